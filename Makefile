@@ -1,0 +1,54 @@
+# The two commands: `make demo` and `make test`. Everything is installed into .venv
+# from a bare python3, so a fresh clone needs nothing else.
+
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed-stamp
+DEMO_SERVE ?= 1
+
+.PHONY: install test test-sqlite test-postgres lint demo bench clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e ".[test,celery]"
+	touch $(STAMP)
+
+install: $(STAMP)
+
+lint: $(STAMP)
+	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
+	$(PY) manage.py makemigrations --check --dry-run
+
+# The suite on SQLite (the default a newcomer gets), then on PostgreSQL.
+test: lint test-sqlite test-postgres
+
+test-sqlite: $(STAMP)
+	$(PY) -m pytest
+
+test-postgres: $(STAMP)
+	@if $(PY) scripts/postgres_ready.py; then \
+		ORMAI_DB=postgres $(PY) -m pytest; \
+	elif [ "$${CI:-}" = "true" ]; then \
+		echo "PostgreSQL is not reachable at 127.0.0.1:5432 and CI=true: failing."; exit 1; \
+	else \
+		echo "SKIPPED the PostgreSQL pass: no server at 127.0.0.1:5432 (it is required in CI)."; \
+	fi
+
+demo: $(STAMP)
+	$(PY) manage.py migrate --noinput
+	$(PY) manage.py seed_sandbox --reset
+	$(PY) manage.py demo_agent
+	@if [ "$(DEMO_SERVE)" != "0" ]; then \
+		echo "Admin: http://127.0.0.1:8000/admin/  (login printed above)"; \
+		$(PY) manage.py runserver 127.0.0.1:8000 --noreload; \
+	fi
+
+bench: $(STAMP)
+	$(PY) manage.py ormai_bench
+	@if $(PY) scripts/postgres_ready.py; then ORMAI_DB=postgres $(PY) manage.py ormai_bench; fi
+
+clean:
+	rm -rf $(VENV) db.sqlite3 .pytest_cache .ruff_cache .hypothesis

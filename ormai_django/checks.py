@@ -1,0 +1,63 @@
+"""System checks: a policy that can't be built, or that protects less than it seems to.
+
+- ``ormai_django.E001``: ``ORMAI["POLICY"]`` can't be loaded, or the policy names unknown or
+  ambiguous models, unknown fields, or a tenant-scoped model without the tenant field.
+- ``ormai_django.W001``: no ``ORMAI["POLICY"]`` is set.
+- ``ormai_django.W002``: a model open to writes has no django-simple-history ``HistoricalRecords``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.core import checks
+
+from ormai_django.conf import ormai_settings
+from ormai_django.errors import PolicyConfigurationError
+
+
+def check_policy(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
+    from ormai_django.policy.loading import load_policy
+
+    if not ormai_settings.POLICY:
+        return [
+            checks.Warning(
+                'ORMAI["POLICY"] is not set, so execute() needs an explicit policy=.',
+                hint='Set ORMAI = {"POLICY": "myproject.agent_policy.build_policy"}.',
+                id="ormai_django.W001",
+            )
+        ]
+    try:
+        policy = load_policy(ormai_settings.POLICY)
+    except PolicyConfigurationError as exc:
+        return [
+            checks.Error(
+                f"ormai_django policy: {problem}",
+                hint="Fix the policy named by ORMAI['POLICY']; the agent tools refuse every "
+                "call until it builds.",
+                id="ormai_django.E001",
+            )
+            for problem in exc.problems
+        ]
+    messages: list[checks.CheckMessage] = []
+    for mp in policy.models:
+        if mp.writes.enabled and not _has_history(mp.model):
+            messages.append(
+                checks.Warning(
+                    f"{mp.label} is open to agent writes but has no HistoricalRecords.",
+                    hint="Add `history = HistoricalRecords()` (django-simple-history) to the "
+                    "model so every agent write leaves a history row.",
+                    obj=mp.model,
+                    id="ormai_django.W002",
+                )
+            )
+    return messages
+
+
+def _has_history(model: type) -> bool:
+    # django-simple-history marks every model it tracks this way.
+    return hasattr(model._meta, "simple_history_manager_attribute")
+
+
+def register() -> None:
+    checks.register(check_policy, "ormai_django")

@@ -1,0 +1,58 @@
+"""Settings of ormai_django: one ``DEFAULTS`` dict under ``settings.ORMAI``.
+
+Read them through ``ormai_settings.NAME``; the accessor reloads when a test
+changes ``ORMAI`` with ``override_settings``. Nothing here writes into
+``django.conf.settings``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+from django.core.signals import setting_changed
+
+DEFAULTS: dict[str, Any] = {
+    # Dotted path to a Policy, or to a callable returning one.
+    "POLICY": None,
+    # Dotted path to the class that masks values of masked fields.
+    "MASKER": "ormai_django.policy.masking.DefaultMasker",
+    # Salt of the signed pagination cursors (the signing key is SECRET_KEY).
+    "CURSOR_SALT": "ormai_django.cursor",
+    # A call (as JSON) larger than this is refused before it is parsed.
+    "MAX_CALL_BYTES": 256 * 1024,
+}
+
+
+class OrmaiSettings:
+    """Lazy view of ``settings.ORMAI`` over ``DEFAULTS``."""
+
+    def __init__(self) -> None:
+        self._cache: dict[str, Any] = {}
+
+    def __getattr__(self, name: str) -> Any:
+        if name not in DEFAULTS:
+            raise AttributeError(f"Unknown ormai_django setting: {name!r}")
+        if name not in self._cache:
+            user = getattr(settings, "ORMAI", None) or {}
+            self._cache[name] = user.get(name, DEFAULTS[name])
+        return self._cache[name]
+
+    def reload(self) -> None:
+        self._cache.clear()
+
+
+ormai_settings = OrmaiSettings()
+
+
+def _on_setting_changed(*, setting: str, **kwargs: Any) -> None:
+    if setting == "ORMAI":
+        ormai_settings.reload()
+        from ormai_django.policy.loading import clear_policy_cache
+        from ormai_django.policy.masking import clear_masker_cache
+
+        clear_policy_cache()
+        clear_masker_cache()
+
+
+setting_changed.connect(_on_setting_changed)

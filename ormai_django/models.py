@@ -1,0 +1,91 @@
+"""The ledger of ormai_django.
+
+``AuditEvent`` is append-only: a row is written once per tool call and never
+updated or deleted through the ORM or the admin.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db import models
+from django.utils import timezone
+
+from ormai_django.ids import new_id
+
+
+def new_audit_id() -> str:
+    return new_id("aud")
+
+
+class AppendOnlyError(Exception):
+    """Raised on an attempt to change or delete an audit row."""
+
+
+class AuditEventQuerySet(models.QuerySet):
+    def update(self, **kwargs: Any) -> int:
+        raise AppendOnlyError("Audit events are append-only; they can't be updated.")
+
+    def delete(self) -> tuple[int, dict[str, int]]:
+        raise AppendOnlyError("Audit events are append-only; they can't be deleted.")
+
+    def bulk_update(self, *args: Any, **kwargs: Any) -> int:
+        raise AppendOnlyError("Audit events are append-only; they can't be updated.")
+
+
+class AuditEvent(models.Model):
+    """One tool call: who, what, why, the outcome, and for writes the rows it changed."""
+
+    class Outcome(models.TextChoices):
+        OK = "ok", "ok"
+        DRY_RUN = "dry_run", "dry run"
+        PENDING_APPROVAL = "pending_approval", "pending approval"
+        DENIED = "denied", "denied"
+        ERROR = "error", "error"
+
+    id = models.CharField(primary_key=True, max_length=32, default=new_audit_id, editable=False)
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+    tool = models.CharField(max_length=64, db_index=True)
+    model = models.CharField(max_length=200, blank=True, db_index=True)
+    principal = models.CharField(max_length=200, db_index=True)
+    on_behalf_of = models.CharField(max_length=200, blank=True)
+    tenant_id = models.CharField(max_length=64, blank=True, db_index=True)
+    run_id = models.CharField(max_length=200, blank=True, db_index=True)
+    reason = models.TextField(blank=True)
+    arguments = models.JSONField(null=True, blank=True)
+    outcome = models.CharField(max_length=20, choices=Outcome.choices, db_index=True)
+    error_code = models.CharField(max_length=64, blank=True, db_index=True)
+    error_message = models.TextField(blank=True)
+    affected_rows = models.IntegerField(null=True, blank=True)
+    changes = models.JSONField(null=True, blank=True)
+    caused_by = models.ForeignKey(
+        "self",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="consequences",
+        help_text="The event this one follows from (a rollback's original write, say).",
+    )
+    idempotency_key = models.CharField(max_length=200, blank=True)
+    duration_ms = models.FloatField(null=True, blank=True)
+
+    objects = AuditEventQuerySet.as_manager()
+
+    class Meta:
+        ordering = ("-created_at", "-id")
+        indexes = [
+            models.Index(fields=("principal", "created_at"), name="ormai_audit_principal_time")
+        ]
+        verbose_name = "audit event"
+
+    def __str__(self) -> str:
+        return f"{self.id} {self.tool} {self.model} {self.outcome}"
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        if not self._state.adding:
+            raise AppendOnlyError("Audit events are append-only; they can't be updated.")
+        kwargs["force_insert"] = True
+        super().save(*args, **kwargs)
+
+    def delete(self, *args: Any, **kwargs: Any) -> Any:
+        raise AppendOnlyError("Audit events are append-only; they can't be deleted.")

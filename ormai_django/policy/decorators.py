@@ -1,0 +1,78 @@
+"""``@agent_model``: policy rules that live on the model, next to its fields.
+
+This module imports no models and no app registry, so a project's ``models.py``
+can use the decorator. ``PolicyBuilder.register_models`` picks the rules up.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+WRITE_CLASSES = ("none", "reason", "approval", "burst")
+
+ModelT = TypeVar("ModelT")
+
+
+@dataclass(frozen=True)
+class AgentModelRules:
+    """What ``@agent_model`` recorded on a model class (as ``_ormai_rules``)."""
+
+    writes: str = "none"
+    writable_fields: tuple[str, ...] = ()
+    mask_fields: tuple[str, ...] = ()
+    deny_fields: tuple[str, ...] = ()
+    approval: tuple[Mapping[str, Any], ...] = ()
+    burst: Mapping[str, Any] | None = None
+    soft_delete_field: str | None = None
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+
+def agent_model(
+    *,
+    writes: str = "none",
+    writable_fields: Iterable[str] = (),
+    mask_fields: Iterable[str] = (),
+    deny_fields: Iterable[str] = (),
+    approval: Iterable[Mapping[str, Any]] = (),
+    burst: Mapping[str, Any] | None = None,
+    soft_delete_field: str | None = None,
+):
+    """Declare a model's agent rules on the class.
+
+    ``writes`` is the write class: ``"none"`` (default), ``"reason"``,
+    ``"approval"`` (every write waits for a human) or ``"burst"`` (free up to
+    ``burst={"max_calls": 20, "max_rows": 100, "per": timedelta(minutes=1)}``,
+    then escalates to approval). ``approval`` holds ``require_approval`` keyword
+    dicts, e.g. ``[{"tool": "db.delete", "approvers": 2}]``.
+
+        @agent_model(writes="reason", writable_fields=["status"], soft_delete_field="deleted_at")
+        class Order(models.Model): ...
+    """
+    if writes not in WRITE_CLASSES:
+        raise ValueError(f"writes must be one of {WRITE_CLASSES}, not {writes!r}")
+    if writes == "burst" and not burst:
+        raise ValueError(
+            'writes="burst" needs burst={"max_calls": ..., "max_rows": ..., "per": ...}'
+        )
+    rules = AgentModelRules(
+        writes=writes,
+        writable_fields=tuple(writable_fields),
+        mask_fields=tuple(mask_fields),
+        deny_fields=tuple(deny_fields),
+        approval=tuple(dict(rule) for rule in approval),
+        burst=dict(burst) if burst else None,
+        soft_delete_field=soft_delete_field,
+    )
+
+    def decorate(model: ModelT) -> ModelT:
+        model._ormai_rules = rules  # type: ignore[attr-defined]
+        return model
+
+    return decorate
+
+
+def rules_of(model: type) -> AgentModelRules | None:
+    # Read from the class's own __dict__: a subclass doesn't inherit its parent's rules silently.
+    return model.__dict__.get("_ormai_rules")

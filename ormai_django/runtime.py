@@ -1,0 +1,189 @@
+"""``execute``: the one pipeline every tool call goes through, from every entry point.
+
+    result = execute({"name": "db.get", "arguments": {"model": "Order", "id": 3}},
+                     ToolContext(principal="agent:support-bot", tenant_id=7))
+
+It never raises and never returns a traceback: every outcome is a JSON object
+with ``"outcome"``, and every call leaves an ``AuditEvent``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Mapping
+from typing import Any
+
+from asgiref.sync import sync_to_async
+
+from ormai_django import errors
+from ormai_django.conf import ormai_settings
+from ormai_django.context import ToolContext, check_context
+from ormai_django.errors import PolicyConfigurationError, ToolError
+from ormai_django.policy.loading import get_policy
+from ormai_django.policy.policy import Policy
+from ormai_django.tools.arguments import check_arguments
+from ormai_django.tools.invocation import Invocation
+from ormai_django.tools.registry import find_tool
+
+logger = logging.getLogger("ormai_django")
+
+MAX_RAW_AUDIT = 2000
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not valid JSON")
+
+
+def _loads(text: str | bytes, what: str) -> Any:
+    if len(text) > ormai_settings.MAX_CALL_BYTES:
+        raise ToolError(
+            errors.INVALID_CALL, f"The {what} is larger than {ormai_settings.MAX_CALL_BYTES} bytes."
+        )
+    try:
+        return json.loads(text, parse_constant=_reject_constant)
+    except (ValueError, UnicodeDecodeError, RecursionError):
+        raise ToolError(
+            errors.INVALID_JSON,
+            f"The {what} is not valid JSON; send an object like "
+            '{"name": "db.query", "arguments": {"model": "Order"}}.',
+        ) from None
+
+
+def _plain_json(arguments: Any) -> dict[str, Any]:
+    """The arguments as plain JSON data (what is audited is exactly what runs)."""
+    try:
+        text = json.dumps(arguments, allow_nan=False)
+    except (TypeError, ValueError, RecursionError):
+        raise ToolError(
+            errors.INVALID_ARGUMENTS, "'arguments' must contain only JSON values."
+        ) from None
+    if len(text) > ormai_settings.MAX_CALL_BYTES:
+        raise ToolError(
+            errors.INVALID_CALL, f"The call is larger than {ormai_settings.MAX_CALL_BYTES} bytes."
+        )
+    return json.loads(text)
+
+
+def parse_call(call: Any) -> tuple[Any, dict[str, Any]]:
+    """``(name, arguments)`` from a dict or JSON string; provider envelopes are accepted
+    (OpenAI's ``{"function": {"name", "arguments": "<json>"}}``, Anthropic's ``input``)."""
+    if isinstance(call, str | bytes | bytearray):
+        call = _loads(call, "call")
+    if not isinstance(call, Mapping):
+        raise ToolError(
+            errors.INVALID_CALL, 'A call is an object: {"name": "db.query", "arguments": {...}}.'
+        )
+    if "name" not in call and isinstance(call.get("function"), Mapping):
+        call = call["function"]
+    name = call.get("name")
+    arguments = call.get("arguments", call.get("input", {}))
+    if isinstance(arguments, str | bytes | bytearray):
+        arguments = _loads(arguments, "'arguments' string")
+    if arguments is None:
+        arguments = {}
+    if not isinstance(arguments, Mapping):
+        raise ToolError(errors.INVALID_ARGUMENTS, "'arguments' must be an object.")
+    return name, _plain_json(dict(arguments))
+
+
+def _raw_for_audit(call: Any) -> Any:
+    if isinstance(call, Mapping):
+        args = call.get("arguments")
+        if isinstance(args, Mapping):
+            try:
+                return json.loads(json.dumps(args, default=str, allow_nan=False))
+            except (TypeError, ValueError, RecursionError):
+                pass
+    text = call if isinstance(call, str) else repr(call)
+    return {"raw": text[:MAX_RAW_AUDIT]}
+
+
+def _audit_principal(context: Any) -> dict[str, str]:
+    get = context.get if isinstance(context, Mapping) else lambda k: getattr(context, k, None)
+    values = {k: get(k) for k in ("principal", "on_behalf_of", "run_id", "tenant_id")}
+    return {k: ("" if v is None else str(v))[:200] for k, v in values.items()}
+
+
+def execute(call: Any, context: ToolContext, policy: Policy | None = None) -> dict[str, Any]:
+    """Run one tool call under the policy and return its outcome as plain JSON.
+
+    ``call`` is ``{"name": ..., "arguments": {...}}`` as a dict or a JSON string;
+    ``policy=None`` means the one ``ORMAI["POLICY"]`` names.
+    """
+    from ormai_django.models import AuditEvent
+
+    started = time.perf_counter()
+    tool_name = ""
+    arguments: Any = None
+    invocation: Invocation | None = None
+    try:
+        name, arguments = parse_call(call)
+        tool_name = name if isinstance(name, str) else ""
+        spec = find_tool(name)
+        tool_name = spec.name
+        ctx = check_context(context)
+        if policy is None:
+            try:
+                policy = get_policy()
+            except PolicyConfigurationError as exc:
+                logger.error("ormai_django policy is not usable: %s", exc)
+                raise ToolError(
+                    errors.POLICY_NOT_CONFIGURED,
+                    "The host's ormai_django policy is not configured; no tool can run.",
+                ) from None
+        invocation = Invocation(spec.name, arguments, ctx, policy)
+        check_arguments(spec.name, arguments, spec.arguments, spec.required)
+        result = spec.handler(invocation)
+    except ToolError as exc:
+        result = {"outcome": exc.outcome, "error": exc.as_error()}
+    except Exception:
+        logger.exception("ormai_django: unexpected failure in %s", tool_name or "a tool call")
+        result = {
+            "outcome": "error",
+            "error": {
+                "code": errors.INTERNAL_ERROR,
+                "message": "The call failed unexpectedly and changed nothing. "
+                "Don't retry it unchanged; tell the user it failed.",
+            },
+        }
+    if arguments is None:
+        arguments = _raw_for_audit(call)
+    who = _audit_principal(context)
+    error = result.get("error") or {}
+    try:
+        event = AuditEvent.objects.create(
+            tool=tool_name[:64],
+            model=invocation.model_label if invocation else "",
+            principal=who["principal"],
+            on_behalf_of=who["on_behalf_of"],
+            tenant_id=who["tenant_id"][:64],
+            run_id=who["run_id"],
+            reason=invocation.reason if invocation else "",
+            arguments=arguments,
+            outcome=result["outcome"],
+            error_code=error.get("code", ""),
+            error_message=error.get("message", ""),
+            affected_rows=invocation.affected_rows if invocation else None,
+            changes=invocation.changes if invocation else None,
+            idempotency_key=invocation.idempotency_key if invocation else "",
+            duration_ms=round((time.perf_counter() - started) * 1000, 3),
+        )
+    except Exception:
+        # No audit row, no answer: a read whose audit failed returns nothing.
+        logger.exception("ormai_django: could not write the audit row of %s", tool_name)
+        return {
+            "outcome": "error",
+            "error": {
+                "code": errors.INTERNAL_ERROR,
+                "message": "The call could not be audited, so its result is withheld.",
+            },
+        }
+    result["audit_id"] = event.id
+    return result
+
+
+async def aexecute(call: Any, context: ToolContext, policy: Policy | None = None) -> dict[str, Any]:
+    """``execute`` for async code (the pipeline runs in Django's sync thread)."""
+    return await sync_to_async(execute, thread_sensitive=True)(call, context, policy)

@@ -1,0 +1,36 @@
+"""``Invocation``: one tool call on its way through the pipeline.
+
+Tools read the policy, the context and the arguments from it, and note on it what
+the audit row must say (the model, the reason, the rows touched).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from ormai_django.context import ToolContext
+from ormai_django.policy.policy import ModelPolicy, Policy
+
+
+@dataclass
+class Invocation:
+    tool: str
+    arguments: dict[str, Any]
+    context: ToolContext
+    policy: Policy
+    model_label: str = ""
+    reason: str = ""
+    idempotency_key: str = ""
+    affected_rows: int | None = None
+    changes: list[dict[str, Any]] | None = field(default=None)
+
+    def resolve_model(self, name: Any) -> ModelPolicy:
+        """The registered model the call names; recorded for the audit row."""
+        mp = self.policy.resolve(name)
+        self.model_label = mp.label
+        return mp
+
+    @property
+    def tenant_id(self) -> Any:
+        return self.context.tenant_id

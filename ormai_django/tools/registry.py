@@ -1,0 +1,77 @@
+"""The tools an agent can call: names, arguments, handlers."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from ormai_django import errors
+from ormai_django.errors import ToolError
+from ormai_django.tools import reads
+from ormai_django.tools.invocation import Invocation
+
+
+@dataclass(frozen=True)
+class ToolSpec:
+    name: str
+    summary: str
+    arguments: tuple[str, ...]
+    required: tuple[str, ...]
+    handler: Callable[[Invocation], dict[str, Any]]
+    writes: bool = False
+
+    @property
+    def provider_name(self) -> str:
+        """The name for providers that forbid dots in function names: ``db_query``."""
+        return self.name.replace(".", "_")
+
+
+TOOLS: dict[str, ToolSpec] = {
+    spec.name: spec
+    for spec in (
+        ToolSpec(
+            "db.describe",
+            "Describe the models you can use: fields, types, which are masked, filterable or "
+            "writable, and the lookups 'where' accepts. Call it first.",
+            ("model",),
+            (),
+            reads.describe,
+        ),
+        ToolSpec(
+            "db.query",
+            "List rows of a model that match 'where', with chosen 'fields', 'order_by', "
+            "'limit' and 'cursor' (pass next_cursor back for the next page).",
+            ("model", "where", "fields", "order_by", "limit", "cursor"),
+            ("model",),
+            reads.query,
+        ),
+        ToolSpec(
+            "db.get",
+            "Fetch one row of a model by its id.",
+            ("model", "id", "fields"),
+            ("model", "id"),
+            reads.get,
+        ),
+        ToolSpec(
+            "db.aggregate",
+            "Count, sum, average, min or max over the rows that match 'where', optionally "
+            "grouped by fields.",
+            ("model", "where", "aggregations", "group_by"),
+            ("model", "aggregations"),
+            reads.aggregate,
+        ),
+    )
+}
+
+
+def find_tool(name: Any) -> ToolSpec:
+    """The tool called ``db.query`` or ``db_query``; ``UNKNOWN_TOOL`` otherwise."""
+    if isinstance(name, str):
+        spec = TOOLS.get(name) or TOOLS.get(name.replace("_", ".", 1))
+        if spec is not None:
+            return spec
+    raise ToolError(
+        errors.UNKNOWN_TOOL,
+        f"Unknown tool {name!r}. Tools: {', '.join(TOOLS)} (or with '_' for '.').",
+    )

@@ -1,0 +1,150 @@
+"""Tool definitions for LLM providers, spelled out for one policy.
+
+    tools = tool_definitions(policy, format="openai")     # or "anthropic", "json_schema"
+
+Each definition names this policy's models (as an enum) and, in its description,
+each model's fields, which are masked, and the lookups ``where`` accepts, so a
+model can discover what it may ask without a round trip.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ormai_django.policy.policy import Policy
+from ormai_django.tools.reads import AGGREGATES
+from ormai_django.tools.registry import TOOLS, ToolSpec
+from ormai_django.tools.where import DATE_PARTS, LOOKUPS
+
+FORMATS = ("openai", "anthropic", "json_schema")
+
+
+def _models_summary(policy: Policy) -> str:
+    lines = []
+    for mp, name in zip(policy.models, policy.model_names, strict=True):
+        fields = []
+        for info in mp.fields.values():
+            note = info.type
+            if info.masked:
+                note += ", masked: not filterable"
+            if info.related_model is not None and policy.for_model(info.related_model):
+                note += f" -> {policy.for_model(info.related_model).name}"
+            fields.append(f"{info.name} ({note})")
+        lines.append(f"- {name}: {', '.join(fields)}")
+    return "\n".join(lines)
+
+
+def _argument_schemas(policy: Policy) -> dict[str, dict[str, Any]]:
+    return {
+        "model": {
+            "type": "string",
+            "enum": list(policy.model_names),
+            "description": "The model to use.",
+        },
+        "where": {
+            "type": "object",
+            "description": (
+                'Django-style lookups, ANDed: {"status": "pending", "created_at__lt": '
+                '"2026-01-01", "customer__name__icontains": "ann"}. Nest with '
+                '{"or": [...]}, {"and": [...]}, {"not": {...}}. Lookups: '
+                f"{', '.join(LOOKUPS)}; date parts (created_at__year__gte): "
+                f"{', '.join(DATE_PARTS)}. Relations are followed with '__'."
+            ),
+            "additionalProperties": True,
+        },
+        "fields": {
+            "type": "array",
+            "items": {"type": "string"},
+            "description": "Fields to return (default: all visible fields; id always included).",
+        },
+        "order_by": {
+            "type": "array",
+            "items": {"type": "string"},
+            "description": "Fields to sort by; prefix '-' for descending.",
+        },
+        "limit": {
+            "type": "integer",
+            "minimum": 1,
+            "maximum": policy.max_limit,
+            "description": f"Rows per page (default {policy.default_limit}).",
+        },
+        "cursor": {
+            "type": "string",
+            "description": "next_cursor from the previous page of the same query.",
+        },
+        "id": {"type": ["integer", "string"], "description": "The row's primary key."},
+        "aggregations": {
+            "type": "object",
+            "description": (
+                "Named aggregates, each one function over one field: "
+                '{"total": {"sum": "total_cents"}, "n": {"count": "id"}}. '
+                f"Functions: {', '.join(AGGREGATES)}."
+            ),
+            "additionalProperties": {"type": "object"},
+        },
+        "group_by": {
+            "type": "array",
+            "items": {"type": "string"},
+            "description": "Fields to group by; the result is one object per group.",
+        },
+    }
+
+
+def input_schema(spec: ToolSpec, policy: Policy) -> dict[str, Any]:
+    """The JSON Schema of a tool's arguments under ``policy``."""
+    schemas = _argument_schemas(policy)
+    return {
+        "type": "object",
+        "properties": {name: schemas[name] for name in spec.arguments},
+        "required": list(spec.required),
+        "additionalProperties": False,
+    }
+
+
+def tool_definitions(policy: Policy | None = None, format: str = "openai") -> list[dict[str, Any]]:
+    """The tools this policy offers, in the shape ``format`` expects.
+
+    ``openai``: ``{"type": "function", "function": {"name": "db_query", ...}}``;
+    ``anthropic``: ``{"name": "db_query", "description", "input_schema"}``;
+    ``json_schema``: ``{"name": "db.query", "description", "input_schema"}``.
+    """
+    if format not in FORMATS:
+        raise ValueError(f"format must be one of {FORMATS}, not {format!r}")
+    if policy is None:
+        from ormai_django.policy.loading import get_policy
+
+        policy = get_policy()
+    models_text = _models_summary(policy)
+    definitions = []
+    for spec in TOOLS.values():
+        if spec.writes and not policy.writes_enabled:
+            continue
+        description = f"{spec.summary}\nModels and fields:\n{models_text}"
+        schema = input_schema(spec, policy)
+        if format == "openai":
+            definitions.append(
+                {
+                    "type": "function",
+                    "function": {
+                        "name": spec.provider_name,
+                        "description": description,
+                        "parameters": schema,
+                    },
+                }
+            )
+        elif format == "anthropic":
+            definitions.append(
+                {"name": spec.provider_name, "description": description, "input_schema": schema}
+            )
+        else:
+            definitions.append(
+                {
+                    "name": spec.name,
+                    "description": description,
+                    "input_schema": {
+                        "$schema": "https://json-schema.org/draft/2020-12/schema",
+                        **schema,
+                    },
+                }
+            )
+    return definitions

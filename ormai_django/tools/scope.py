@@ -1,0 +1,54 @@
+"""What a context may see of a model: its tenant's rows that are not soft-deleted.
+
+``visibility(...)`` is applied to the model itself and, with a prefix, to every
+relation a filter walks through, so a filter can't reach another tenant's rows
+or deleted rows through a foreign key.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db import models
+from django.db.models import Q, QuerySet
+
+from ormai_django import errors
+from ormai_django.errors import ToolDenied, ToolError
+from ormai_django.policy.policy import ModelPolicy
+
+
+def tenant_value(mp: ModelPolicy, tenant_id: Any) -> Any:
+    """The context's tenant as the model's tenant field stores it; fails closed."""
+    if tenant_id is None:
+        raise ToolDenied(
+            errors.TENANT_REQUIRED,
+            f"{mp.name} is tenant-scoped and this call's context names no tenant; "
+            "the host must pass ToolContext(tenant_id=...).",
+        )
+    field = mp.model._meta.get_field(mp.tenant_field)
+    target = field.target_field if field.is_relation else field
+    try:
+        return target.to_python(tenant_id)
+    except Exception:
+        raise ToolError(
+            errors.INVALID_CONTEXT, f"The context's tenant_id {tenant_id!r} is not valid."
+        ) from None
+
+
+def visibility(mp: ModelPolicy, tenant_id: Any, prefix: str = "") -> Q:
+    """Q that keeps only the rows of ``mp`` this context may see (``prefix`` for a relation)."""
+    q = Q()
+    if mp.tenant_field:
+        q &= Q(**{f"{prefix}{mp.tenant_field}": tenant_value(mp, tenant_id)})
+    if mp.soft_delete_field:
+        f = mp.model._meta.get_field(mp.soft_delete_field)
+        if isinstance(f, models.BooleanField):
+            q &= Q(**{f"{prefix}{mp.soft_delete_field}": False})
+        else:
+            q &= Q(**{f"{prefix}{mp.soft_delete_field}__isnull": True})
+    return q
+
+
+def visible_rows(mp: ModelPolicy, tenant_id: Any) -> QuerySet:
+    """The model's default manager, narrowed to what the context may see."""
+    return mp.model._default_manager.filter(visibility(mp, tenant_id))

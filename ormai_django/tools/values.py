@@ -1,0 +1,123 @@
+"""Turning the agent's JSON values into Python values a field accepts, or a clear error.
+
+Every value goes through the field's own ``to_python``; what could make the database
+raise (NUL bytes, lone surrogates, out-of-range integers and dates) is refused here,
+so a bad value is an ``INVALID_ARGUMENTS`` outcome, never a database exception.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from decimal import Decimal
+from typing import Any
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import models
+from django.utils import timezone
+
+from ormai_django import errors
+from ormai_django.errors import ToolError
+
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
+MAX_STRING = 10_000
+
+
+def invalid(message: str) -> ToolError:
+    return ToolError(errors.INVALID_ARGUMENTS, message)
+
+
+def check_string(value: str, where: str) -> str:
+    if len(value) > MAX_STRING:
+        raise invalid(f"{where}: strings are limited to {MAX_STRING} characters")
+    if "\x00" in value:
+        raise invalid(f"{where}: strings can't contain NUL characters")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise invalid(f"{where}: the string is not valid Unicode text") from None
+    return value
+
+
+def check_int(value: Any, where: str, low: int = INT64_MIN, high: int = INT64_MAX) -> int:
+    if isinstance(value, bool):
+        raise invalid(f"{where}: expected an integer, got a boolean")
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    elif isinstance(value, str):
+        check_string(value, where)
+        try:
+            value = int(value.strip())
+        except ValueError:
+            raise invalid(f"{where}: {value!r} is not an integer") from None
+    if not isinstance(value, int):
+        raise invalid(f"{where}: expected an integer, got {type(value).__name__}")
+    if not low <= value <= high:
+        raise invalid(f"{where}: {value} is out of range ({low} to {high})")
+    return value
+
+
+def _validation_message(exc: ValidationError) -> str:
+    return " ".join(str(m) for m in exc.messages)
+
+
+def to_field_value(field: models.Field, value: Any, where: str) -> Any:
+    """``value`` as ``field`` stores it; ``None`` passes through (the caller decides if allowed)."""
+    if value is None:
+        return None
+    if isinstance(value, dict | list | tuple):
+        raise invalid(f"{where}: expected a single value, got {type(value).__name__}")
+    if isinstance(value, str):
+        check_string(value, where)
+    if isinstance(value, float) and not math.isfinite(value):
+        raise invalid(f"{where}: numbers must be finite")
+    if field.is_relation:
+        field = field.target_field
+    if isinstance(value, bool) and not isinstance(field, models.BooleanField):
+        raise invalid(f"{where}: expected {field_kind(field)}, got a boolean")
+    if isinstance(field, models.IntegerField | models.AutoField):
+        return check_int(value, where)
+    if isinstance(field, models.DateField | models.TimeField) and not isinstance(value, str):
+        raise invalid(f"{where}: expected {field_kind(field)} as an ISO 8601 string")
+    try:
+        python = field.to_python(value)
+    except ValidationError as exc:
+        raise invalid(f"{where}: {_validation_message(exc)}") from None
+    except (TypeError, ValueError, ArithmeticError):
+        raise invalid(f"{where}: {value!r} is not a valid {field_kind(field)}") from None
+    return _normalize(python, where)
+
+
+def _normalize(value: Any, where: str) -> Any:
+    if isinstance(value, dt.datetime):
+        if settings.USE_TZ and timezone.is_naive(value):
+            value = timezone.make_aware(value, timezone.get_default_timezone())
+        try:
+            # The database stores UTC: a date at the edge of the calendar must survive that.
+            if timezone.is_aware(value):
+                value.astimezone(dt.UTC)
+        except OverflowError:
+            raise invalid(f"{where}: the datetime is out of range") from None
+    elif (isinstance(value, Decimal) and not value.is_finite()) or (
+        isinstance(value, float) and not math.isfinite(value)
+    ):
+        raise invalid(f"{where}: numbers must be finite")
+    return value
+
+
+def field_kind(field: models.Field) -> str:
+    from ormai_django.policy.policy import field_type
+
+    kind = field_type(field)
+    return {
+        "integer": "an integer",
+        "number": "a number",
+        "decimal": "a decimal number (as a string or number)",
+        "boolean": "true or false",
+        "date": "a date (YYYY-MM-DD)",
+        "datetime": "a datetime (ISO 8601)",
+        "time": "a time (HH:MM[:SS])",
+        "uuid": "a UUID string",
+        "string": "a string",
+    }.get(kind, f"a {kind} value")

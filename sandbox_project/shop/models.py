@@ -1,0 +1,100 @@
+"""The sandbox's example data: a multi-tenant shop an agent supports.
+
+Every model carries ``tenant_id`` (the policy scopes reads by it) and
+django-simple-history's ``HistoricalRecords``. Customers keep secrets
+(``password_hash``, ``api_token``) and personal data (``email``, ``phone``) so
+the policy has something to deny and to mask.
+"""
+
+from django.db import models
+from simple_history.models import HistoricalRecords
+
+from ormai_django import agent_model
+
+
+class Customer(models.Model):
+    class Language(models.TextChoices):
+        ENGLISH = "en", "English"
+        FRENCH = "fr", "French"
+        GERMAN = "de", "German"
+        SPANISH = "es", "Spanish"
+
+    tenant_id = models.PositiveIntegerField(db_index=True)
+    name = models.CharField(max_length=120)
+    preferred_name = models.CharField(max_length=80, blank=True)
+    preferred_language = models.CharField(
+        max_length=2, choices=Language.choices, default=Language.ENGLISH
+    )
+    email = models.EmailField()
+    phone = models.CharField(max_length=32, blank=True)
+    password_hash = models.CharField(max_length=128)
+    api_token = models.CharField(max_length=64, blank=True)
+    is_vip = models.BooleanField(default=False)
+    created_at = models.DateTimeField()
+
+    history = HistoricalRecords()
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Subscription(models.Model):
+    class Plan(models.TextChoices):
+        BASIC = "basic", "Basic"
+        PRO = "pro", "Pro"
+        ENTERPRISE = "enterprise", "Enterprise"
+
+    class Status(models.TextChoices):
+        ACTIVE = "active", "Active"
+        PAST_DUE = "past_due", "Past due"
+        CANCELLED = "cancelled", "Cancelled"
+
+    tenant_id = models.PositiveIntegerField(db_index=True)
+    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="subscriptions")
+    plan = models.CharField(max_length=20, choices=Plan.choices, default=Plan.BASIC)
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.ACTIVE)
+    seats = models.PositiveIntegerField(default=1)
+    monthly_price = models.DecimalField(max_digits=10, decimal_places=2)
+    renews_on = models.DateField()
+
+    history = HistoricalRecords()
+
+    def __str__(self) -> str:
+        return f"{self.customer_id}:{self.plan}"
+
+
+class Order(models.Model):
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        PAID = "paid", "Paid"
+        SHIPPED = "shipped", "Shipped"
+        CANCELLED = "cancelled", "Cancelled"
+        REFUNDED = "refunded", "Refunded"
+
+    tenant_id = models.PositiveIntegerField(db_index=True)
+    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="orders")
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.PENDING)
+    total_cents = models.PositiveIntegerField()
+    currency = models.CharField(max_length=3, default="EUR")
+    created_at = models.DateTimeField()
+    shipped_at = models.DateTimeField(null=True, blank=True)
+
+    history = HistoricalRecords()
+
+    def __str__(self) -> str:
+        return f"order {self.pk}"
+
+
+@agent_model(soft_delete_field="deleted_at", mask_fields=["author_email"])
+class Note(models.Model):
+    tenant_id = models.PositiveIntegerField(db_index=True)
+    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="notes")
+    body = models.TextField()
+    author_email = models.EmailField()
+    created_at = models.DateTimeField()
+    deleted_at = models.DateTimeField(null=True, blank=True)
+
+    history = HistoricalRecords()
+
+    def __str__(self) -> str:
+        return f"note {self.pk}"
