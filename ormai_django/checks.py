@@ -3,6 +3,7 @@
 - ``ormai_django.E001``: ``ORMAI["POLICY"]`` can't be loaded, or the policy names unknown or
   ambiguous models, unknown fields, or a tenant-scoped model without the tenant field.
 - ``ormai_django.W001``: no ``ORMAI["POLICY"]`` is set.
+- ``ormai_django.E002``: ``ORMAI["MASKER"]`` can't be imported or has no ``mask`` method.
 - ``ormai_django.W002``: a model open to writes has no django-simple-history ``HistoricalRecords``.
 """
 
@@ -11,6 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.core import checks
+from django.utils.module_loading import import_string
 
 from ormai_django.conf import ormai_settings
 from ormai_django.errors import PolicyConfigurationError
@@ -54,6 +56,25 @@ def check_policy(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMes
     return messages
 
 
+def check_masker(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
+    try:
+        masker = import_string(ormai_settings.MASKER)
+    except ImportError as exc:
+        problem = f'ORMAI["MASKER"] = {ormai_settings.MASKER!r} cannot be imported: {exc}'
+    else:
+        if callable(getattr(masker, "mask", None)):
+            return []
+        problem = f'ORMAI["MASKER"] = {ormai_settings.MASKER!r} has no mask() method'
+    return [
+        checks.Error(
+            problem,
+            hint="Point it at a class with mask(value, kind, field), or remove it to use "
+            "ormai_django.policy.masking.DefaultMasker.",
+            id="ormai_django.E002",
+        )
+    ]
+
+
 def _has_history(model: type) -> bool:
     # django-simple-history marks every model it tracks this way.
     return hasattr(model._meta, "simple_history_manager_attribute")
@@ -61,3 +82,4 @@ def _has_history(model: type) -> bool:
 
 def register() -> None:
     checks.register(check_policy, "ormai_django")
+    checks.register(check_masker, "ormai_django")

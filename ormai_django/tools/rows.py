@@ -11,7 +11,7 @@ from uuid import UUID
 from ormai_django import errors
 from ormai_django.errors import ToolError
 from ormai_django.policy.masking import get_masker
-from ormai_django.policy.policy import FieldInfo, ModelPolicy
+from ormai_django.policy.policy import FieldInfo, ModelPolicy, field_type
 
 
 def to_json(value: Any) -> Any:
@@ -39,10 +39,7 @@ def _converter(info: FieldInfo) -> Callable[[Any], Any] | None:
         return lambda value: masker.mask(value, kind, field)
     kind = info.type
     if kind == "relation":
-        target = info.field.target_field
-        from ormai_django.policy.policy import field_type
-
-        kind = field_type(target)
+        kind = field_type(info.field.target_field)
     return to_json if kind in _NEEDS_CONVERSION else None
 
 

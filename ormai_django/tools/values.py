@@ -19,9 +19,12 @@ from django.utils import timezone
 
 from ormai_django import errors
 from ormai_django.errors import ToolError
+from ormai_django.policy.policy import field_type
 
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
 MAX_STRING = 10_000
+# PostgreSQL's numeric overflows far beyond this; no real column compares to 1e100.
+MAX_DECIMAL_EXPONENT = 100
 
 
 def invalid(message: str) -> ToolError:
@@ -103,12 +106,12 @@ def _normalize(value: Any, where: str) -> Any:
         isinstance(value, float) and not math.isfinite(value)
     ):
         raise invalid(f"{where}: numbers must be finite")
+    elif isinstance(value, Decimal) and value and abs(value.adjusted()) > MAX_DECIMAL_EXPONENT:
+        raise invalid(f"{where}: {value} is out of range for a decimal field")
     return value
 
 
 def field_kind(field: models.Field) -> str:
-    from ormai_django.policy.policy import field_type
-
     kind = field_type(field)
     return {
         "integer": "an integer",
