@@ -20,6 +20,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
 from fnmatch import fnmatchcase
+from types import MappingProxyType
 from typing import Any
 
 from django.apps import apps
@@ -307,8 +308,8 @@ class _Build:
             max_limit=max_limit,
             max_writes_per_minute=b._max_writes_per_minute,
             approval_rules=approval_rules,
-            _by_name=by_name,
-            _by_model={mp.model: mp for mp in model_policies},
+            _by_name=MappingProxyType(by_name),
+            _by_model=MappingProxyType({mp.model: mp for mp in model_policies}),
         )
 
     def apply_decorator(self, draft: _ModelDraft) -> None:
@@ -531,8 +532,8 @@ class _Build:
             model=model,
             name=model._meta.object_name,
             label=label,
-            fields=fields,
-            aliases=aliases,
+            fields=MappingProxyType(fields),
+            aliases=MappingProxyType(aliases),
             pk_name=pk_name,
             tenant_field=draft.tenant_field,
             soft_delete_field=draft.soft_delete,
