@@ -19,6 +19,8 @@ from ormai_django import errors
 from ormai_django.errors import ToolDenied, ToolError
 from ormai_django.policy.profiles import Profile
 
+WRITE_TOOLS = ("db.create", "db.update", "db.delete")
+
 # JSON-facing type of a field, for describe and the tool schemas.
 _TYPE_BY_INTERNAL = {
     "AutoField": "integer",
