@@ -17,8 +17,7 @@ from django.apps import apps
 from django.db import models
 
 from ormai_django.errors import PolicyConfigurationError
-from ormai_django.policy.builder import positive_int
-from ormai_django.policy.decorators import WRITE_CLASSES, rules_of
+from ormai_django.policy.decorators import rules_of
 from ormai_django.policy.policy import (
     WRITE_TOOLS,
     ApprovalRule,
@@ -31,6 +30,7 @@ from ormai_django.policy.policy import (
     mask_kind,
 )
 from ormai_django.policy.resolution import ModelNameError, resolve_model
+from ormai_django.policy.rules import WRITE_CLASSES
 
 if TYPE_CHECKING:
     from ormai_django.policy.builder import ModelRef, PolicyBuilder
@@ -245,17 +245,14 @@ class PolicyAssembler:
                 model = self.model(spec["model"], "require_approval")
                 if model is None:
                     continue
-            when = spec.get("when")
-            if when is not None and not callable(when):
-                self.problems.append("require_approval: when must be a callable")
-                continue
+            # Numbers and callables were checked where the rule was written (rules.py).
             rules.append(
                 ApprovalRule(
                     tool=tool,
                     model=model,
-                    approvers=positive_int(spec.get("approvers", 1), "approvers"),
-                    when=when,
-                    expires_in=spec.get("expires_in"),
+                    approvers=spec["approvers"],
+                    when=spec["when"],
+                    expires_in=spec["expires_in"],
                 )
             )
         return tuple(rules)
@@ -267,8 +264,8 @@ class PolicyAssembler:
                 continue
             self.drafts[model].burst = BurstRule(
                 model=model,
-                max_calls=positive_int(spec["max_calls"], "max_calls"),
-                max_rows=positive_int(spec["max_rows"], "max_rows"),
+                max_calls=spec["max_calls"],
+                max_rows=spec["max_rows"],
                 per=spec["per"],
             )
 
@@ -318,6 +315,8 @@ class PolicyAssembler:
             )
             if f.attname != f.name:
                 aliases[f.attname] = f.name
+        if "pk" not in fields:
+            aliases["pk"] = pk_name
         for name in sorted(draft.writable):
             if name in denied:
                 self.problems.append(f"{label}.{name} is writable but also denied")
@@ -325,6 +324,11 @@ class PolicyAssembler:
                 self.problems.append(f"{label}.{name} is the primary key; it can't be writable")
             elif name == draft.tenant_field:
                 self.problems.append(f"{label}.{name} is the tenant field; it can't be writable")
+            elif name == draft.soft_delete:
+                self.problems.append(
+                    f"{label}.{name} is the soft-delete field; it can't be writable "
+                    "(deleting goes through db.delete and its approval rules)"
+                )
         if draft.burst is not None and draft.write_class == "reason":
             draft.write_class = "burst"
         writes = WriteRules(

@@ -26,6 +26,7 @@ from ormai_django.policy.policy import (
     Policy,
 )
 from ormai_django.policy.profiles import DEFAULT_PROD, Profile
+from ormai_django.policy.rules import approval_spec, burst_spec, positive_int
 
 ModelRef = str | type[models.Model]
 
@@ -39,12 +40,6 @@ def _names(args: tuple[Any, ...]) -> list[Any]:
         else:
             out.extend(arg)
     return out
-
-
-def positive_int(value: Any, what: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"{what} must be a positive integer, not {value!r}")
-    return value
 
 
 class PolicyBuilder:
@@ -163,13 +158,15 @@ class PolicyBuilder:
         ``affected_rows``, ``reason`` and ``context``.
         """
         self._approvals.append(
-            {
-                "tool": tool,
-                "model": model,
-                "when": when,
-                "approvers": positive_int(approvers, "approvers"),
-                "expires_in": expires_in,
-            }
+            approval_spec(
+                {
+                    "tool": tool,
+                    "model": model,
+                    "when": when,
+                    "approvers": approvers,
+                    "expires_in": expires_in,
+                }
+            )
         )
         return self
 
@@ -178,14 +175,10 @@ class PolicyBuilder:
     ) -> PolicyBuilder:
         """Writes on ``model`` run freely up to ``max_calls`` calls and ``max_rows`` rows per
         window ``per``; beyond that they escalate to approval (they are not denied)."""
-        if not isinstance(per, timedelta) or per <= timedelta(0):
-            raise ValueError("per must be a positive timedelta")
         self._bursts.append(
             {
                 "model": model,
-                "max_calls": positive_int(max_calls, "max_calls"),
-                "max_rows": positive_int(max_rows, "max_rows"),
-                "per": per,
+                **burst_spec({"max_calls": max_calls, "max_rows": max_rows, "per": per}),
             }
         )
         return self

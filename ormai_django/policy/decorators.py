@@ -7,10 +7,15 @@ can use the decorator. ``PolicyBuilder.register_models`` picks the rules up.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
-WRITE_CLASSES = ("none", "reason", "approval", "burst")
+from ormai_django.policy.rules import (
+    APPROVAL_KEYS,
+    WRITE_CLASSES,
+    approval_spec,
+    burst_spec,
+)
 
 ModelT = TypeVar("ModelT")
 
@@ -26,7 +31,6 @@ class AgentModelRules:
     approval: tuple[Mapping[str, Any], ...] = ()
     burst: Mapping[str, Any] | None = None
     soft_delete_field: str | None = None
-    extra: Mapping[str, Any] = field(default_factory=dict)
 
 
 def agent_model(
@@ -56,13 +60,18 @@ def agent_model(
         raise ValueError(
             'writes="burst" needs burst={"max_calls": ..., "max_rows": ..., "per": ...}'
         )
+    writable_fields = tuple(writable_fields)
+    if writable_fields and writes == "none":
+        raise ValueError('writable_fields needs a write class: writes="reason", say')
+    # The rule's model is the decorated class itself.
+    rule_keys = tuple(key for key in APPROVAL_KEYS if key != "model")
     rules = AgentModelRules(
         writes=writes,
-        writable_fields=tuple(writable_fields),
+        writable_fields=writable_fields,
         mask_fields=tuple(mask_fields),
         deny_fields=tuple(deny_fields),
-        approval=tuple(dict(rule) for rule in approval),
-        burst=dict(burst) if burst else None,
+        approval=tuple(approval_spec(rule, allowed=rule_keys) for rule in approval),
+        burst=burst_spec(burst) if burst else None,
         soft_delete_field=soft_delete_field,
     )
 

@@ -41,7 +41,15 @@ def load_policy(path: object) -> Policy:
         raise PolicyConfigurationError(
             [f'ORMAI["POLICY"] = {path!r} cannot be imported: {exc}']
         ) from None
-    policy = target() if callable(target) and not isinstance(target, Policy) else target
+    try:
+        policy = target() if callable(target) and not isinstance(target, Policy) else target
+    except PolicyConfigurationError:
+        raise
+    except Exception as exc:
+        # A ValueError from a builder call is as much a misconfiguration as an unknown field.
+        raise PolicyConfigurationError(
+            [f"building the policy {path!r} raised {type(exc).__name__}: {exc}"]
+        ) from exc
     if not isinstance(policy, Policy):
         raise PolicyConfigurationError(
             [f'ORMAI["POLICY"] = {path!r} gave {type(policy).__name__}, not a Policy']

@@ -45,6 +45,8 @@ class DefaultMasker:
 
     @staticmethod
     def mask_phone(value: str) -> str:
+        if any(ch.isalpha() for ch in value):
+            return REDACTED  # not a phone number: keeping its shape would show the text
         digits = _DIGIT.findall(value)
         keep = 4 if len(digits) >= 8 else 2
         if len(digits) <= keep:

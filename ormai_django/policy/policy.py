@@ -52,12 +52,18 @@ def field_type(model_field: models.Field) -> str:
     return _TYPE_BY_INTERNAL.get(model_field.get_internal_type(), "string")
 
 
+_PHONE_WORDS = frozenset({"phone", "telephone", "mobile", "cell", "tel", "fax", "msisdn"})
+
+
 def mask_kind(model_field: models.Field) -> str:
-    """How the default masker treats a masked field: ``email``, ``phone`` or ``redact``."""
-    name = model_field.name.lower()
-    if isinstance(model_field, models.EmailField) or "email" in name:
+    """How the default masker treats a masked field: ``email``, ``phone`` or ``redact``.
+
+    Judged by whole words of the name (``work_phone`` is a phone, ``hotel_name`` is not).
+    """
+    words = set(model_field.name.lower().split("_"))
+    if isinstance(model_field, models.EmailField) or "email" in words:
         return "email"
-    if any(word in name for word in ("phone", "mobile", "tel", "fax")):
+    if words & _PHONE_WORDS:
         return "phone"
     return "redact"
 
@@ -125,8 +131,9 @@ class ModelPolicy:
     model: type[models.Model] = dc_field(compare=False)
     name: str
     label: str
-    fields: Mapping[str, FieldInfo]
-    aliases: Mapping[str, str]
+    # Mappings take part in equality but not in the hash (they are read-only views).
+    fields: Mapping[str, FieldInfo] = dc_field(hash=False)
+    aliases: Mapping[str, str] = dc_field(hash=False)
     pk_name: str
     tenant_field: str | None
     soft_delete_field: str | None
@@ -175,8 +182,13 @@ class Policy:
     max_limit: int
     max_writes_per_minute: int | None = None
     approval_rules: tuple[ApprovalRule, ...] = ()
-    _by_name: Mapping[str, ModelPolicy | None] = dc_field(default_factory=dict, repr=False)
-    _by_model: Mapping[type, ModelPolicy] = dc_field(default_factory=dict, repr=False)
+    # Indexes derived from ``models``.
+    _by_name: Mapping[str, ModelPolicy | None] = dc_field(
+        default_factory=dict, repr=False, compare=False
+    )
+    _by_model: Mapping[type, ModelPolicy] = dc_field(
+        default_factory=dict, repr=False, compare=False
+    )
 
     def for_model(self, model: type[models.Model]) -> ModelPolicy | None:
         """The rules of a model class, or ``None`` when the model isn't registered."""
