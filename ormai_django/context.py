@@ -36,6 +36,8 @@ def check_context(context: Any) -> ToolContext:
         unknown = set(context) - {"principal", "tenant_id", "on_behalf_of", "run_id"}
         if unknown:
             raise ToolError(errors.INVALID_CONTEXT, f"Unknown context keys: {sorted(unknown)}")
+        if "principal" not in context:
+            raise ToolError(errors.INVALID_CONTEXT, "The context needs a 'principal'.")
         context = ToolContext(**context)
     if not isinstance(context, ToolContext):
         raise ToolError(errors.INVALID_CONTEXT, "The host must pass a ToolContext with the call.")

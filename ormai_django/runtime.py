@@ -18,6 +18,7 @@ from typing import Any
 from asgiref.sync import sync_to_async
 
 from ormai_django import errors
+from ormai_django.audit import call_for_ledger, ledger_json, record_event
 from ormai_django.conf import ormai_settings
 from ormai_django.context import ToolContext, check_context
 from ormai_django.errors import PolicyConfigurationError, ToolError
@@ -29,15 +30,14 @@ from ormai_django.tools.registry import find_tool
 
 logger = logging.getLogger("ormai_django")
 
-MAX_RAW_AUDIT = 2000
-
 
 def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not valid JSON")
 
 
 def _loads(text: str | bytes, what: str) -> Any:
-    if len(text) > ormai_settings.MAX_CALL_BYTES:
+    size = len(text.encode("utf-8", "surrogatepass")) if isinstance(text, str) else len(text)
+    if size > ormai_settings.MAX_CALL_BYTES:
         raise ToolError(
             errors.INVALID_CALL, f"The {what} is larger than {ormai_settings.MAX_CALL_BYTES} bytes."
         )
@@ -59,7 +59,8 @@ def _plain_json(arguments: Any) -> dict[str, Any]:
         raise ToolError(
             errors.INVALID_ARGUMENTS, "'arguments' must contain only JSON values."
         ) from None
-    if len(text) > ormai_settings.MAX_CALL_BYTES:
+    size = len(text.encode("utf-8", "surrogatepass")) if isinstance(text, str) else len(text)
+    if size > ormai_settings.MAX_CALL_BYTES:
         raise ToolError(
             errors.INVALID_CALL, f"The call is larger than {ormai_settings.MAX_CALL_BYTES} bytes."
         )
@@ -88,39 +89,19 @@ def parse_call(call: Any) -> tuple[Any, dict[str, Any]]:
     return name, _plain_json(dict(arguments))
 
 
-def _raw_for_audit(call: Any) -> Any:
-    if isinstance(call, Mapping):
-        args = call.get("arguments")
-        if isinstance(args, Mapping):
-            try:
-                return json.loads(json.dumps(args, default=str, allow_nan=False))
-            except (TypeError, ValueError, RecursionError):
-                pass
-    text = call if isinstance(call, str) else repr(call)
-    return {"raw": text[:MAX_RAW_AUDIT]}
-
-
-def _audit_principal(context: Any) -> dict[str, str]:
-    get = context.get if isinstance(context, Mapping) else lambda k: getattr(context, k, None)
-    values = {k: get(k) for k in ("principal", "on_behalf_of", "run_id", "tenant_id")}
-    return {k: ("" if v is None else str(v))[:200] for k, v in values.items()}
-
-
 def execute(call: Any, context: ToolContext, policy: Policy | None = None) -> dict[str, Any]:
     """Run one tool call under the policy and return its outcome as plain JSON.
 
     ``call`` is ``{"name": ..., "arguments": {...}}`` as a dict or a JSON string;
     ``policy=None`` means the one ``ORMAI["POLICY"]`` names.
     """
-    from ormai_django.models import AuditEvent
-
     started = time.perf_counter()
     tool_name = ""
     arguments: Any = None
     invocation: Invocation | None = None
     try:
         name, arguments = parse_call(call)
-        tool_name = name if isinstance(name, str) else ""
+        tool_name = name if isinstance(name, str) else f"<{type(name).__name__}>"
         spec = find_tool(name)
         tool_name = spec.name
         ctx = check_context(context)
@@ -148,27 +129,18 @@ def execute(call: Any, context: ToolContext, policy: Policy | None = None) -> di
                 "Don't retry it unchanged; tell the user it failed.",
             },
         }
-    if arguments is None:
-        arguments = _raw_for_audit(call)
-    who = _audit_principal(context)
-    error = result.get("error") or {}
     try:
-        event = AuditEvent.objects.create(
-            tool=tool_name[:64],
+        event = record_event(
+            tool=tool_name,
+            context=context,
+            arguments=call_for_ledger(call) if arguments is None else ledger_json(arguments),
+            result=result,
+            duration_ms=round((time.perf_counter() - started) * 1000, 3),
             model=invocation.model_label if invocation else "",
-            principal=who["principal"],
-            on_behalf_of=who["on_behalf_of"],
-            tenant_id=who["tenant_id"][:64],
-            run_id=who["run_id"],
             reason=invocation.reason if invocation else "",
-            arguments=arguments,
-            outcome=result["outcome"],
-            error_code=error.get("code", ""),
-            error_message=error.get("message", ""),
             affected_rows=invocation.affected_rows if invocation else None,
             changes=invocation.changes if invocation else None,
             idempotency_key=invocation.idempotency_key if invocation else "",
-            duration_ms=round((time.perf_counter() - started) * 1000, 3),
         )
     except Exception:
         # No audit row, no answer: a read whose audit failed returns nothing.

@@ -1,0 +1,111 @@
+"""Writing the ledger: one ``AuditEvent`` per call, whatever the agent sent.
+
+The agent's strings go into the ledger as data, so they are made storable first:
+a NUL byte or a lone surrogate (which PostgreSQL refuses) is written escaped,
+and nesting deeper than any valid call is cut. The audit row must never be the
+thing that fails.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from typing import Any
+
+MAX_TEXT = 2000
+MAX_DEPTH = 32
+MAX_ITEMS = 1000
+
+
+def safe_text(value: Any, limit: int = MAX_TEXT) -> str:
+    """``value`` as text any database stores: NULs and lone surrogates escaped, truncated."""
+    text = value if isinstance(value, str) else str(value)
+    text = text[:limit].replace("\x00", "\\x00")
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+def ledger_json(value: Any, depth: int = 0) -> Any:
+    """``value`` as JSON a JSONField stores on every backend (see module docstring)."""
+    if value is None or isinstance(value, bool | int):
+        return value
+    if isinstance(value, float):
+        return value if math.isfinite(value) else str(value)
+    if isinstance(value, str):
+        return safe_text(value, limit=len(value))
+    if depth >= MAX_DEPTH:
+        return "[nested too deep]"
+    if isinstance(value, Mapping):
+        items = list(value.items())[:MAX_ITEMS]
+        return {safe_text(k): ledger_json(v, depth + 1) for k, v in items}
+    if isinstance(value, list | tuple):
+        return [ledger_json(v, depth + 1) for v in value[:MAX_ITEMS]]
+    return safe_text(f"<{type(value).__name__}>")
+
+
+def call_for_ledger(call: Any) -> Any:
+    """What to record of a call that could not be parsed: its arguments, or its raw text."""
+    if isinstance(call, Mapping):
+        arguments = call.get("arguments", call.get("input"))
+        if isinstance(arguments, Mapping):
+            return ledger_json(arguments)
+        return {"raw": ledger_json(dict(list(call.items())[:20]))}
+    if isinstance(call, bytes | bytearray):
+        call = call[:MAX_TEXT].decode("utf-8", "replace")
+    if isinstance(call, str):
+        return {"raw": safe_text(call)}
+    return {"raw": f"<{type(call).__name__}>"}
+
+
+def context_for_ledger(context: Any) -> dict[str, str]:
+    """principal, on_behalf_of, run_id and tenant_id as text, even from a bad context."""
+    if isinstance(context, Mapping):
+        get = context.get
+    else:
+
+        def get(key: str) -> Any:
+            return getattr(context, key, None)
+
+    return {
+        key: "" if get(key) is None else safe_text(get(key), limit=limit)
+        for key, limit in (
+            ("principal", 200),
+            ("on_behalf_of", 200),
+            ("run_id", 200),
+            ("tenant_id", 64),
+        )
+    }
+
+
+def record_event(
+    *,
+    tool: str,
+    context: Any,
+    arguments: Any,
+    result: Mapping[str, Any],
+    duration_ms: float,
+    model: str = "",
+    reason: str = "",
+    affected_rows: int | None = None,
+    changes: Any = None,
+    idempotency_key: str = "",
+    caused_by: Any = None,
+) -> Any:
+    """Append the ``AuditEvent`` of one call and return it."""
+    from ormai_django.models import AuditEvent
+
+    error = result.get("error") or {}
+    return AuditEvent.objects.create(
+        tool=safe_text(tool, limit=64),
+        model=model,
+        **context_for_ledger(context),
+        reason=safe_text(reason, limit=10_000),
+        arguments=arguments,
+        outcome=result["outcome"],
+        error_code=safe_text(error.get("code", ""), limit=64),
+        error_message=safe_text(error.get("message", "")),
+        affected_rows=affected_rows,
+        changes=changes,
+        idempotency_key=safe_text(idempotency_key, limit=200),
+        caused_by=caused_by,
+        duration_ms=duration_ms,
+    )
