@@ -5,6 +5,8 @@
 - ``ormai_django.W001``: no ``ORMAI["POLICY"]`` is set.
 - ``ormai_django.E002``: ``ORMAI["MASKER"]`` can't be imported or has no ``mask`` method.
 - ``ormai_django.W002``: a model open to writes has no django-simple-history ``HistoricalRecords``.
+- ``ormai_django.W003``: an approval rule or burst bound names a model not open to writes, so it
+  can never apply.
 """
 
 from __future__ import annotations
@@ -51,6 +53,26 @@ def check_policy(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMes
                     "model so every agent write leaves a history row.",
                     obj=mp.model,
                     id="ormai_django.W002",
+                )
+            )
+    messages.extend(_dead_rules(policy))
+    return messages
+
+
+def _dead_rules(policy: Any) -> list[checks.CheckMessage]:
+    ruled = [(rule.model, "require_approval") for rule in policy.approval_rules if rule.model]
+    ruled += [(mp.model, "bounded_burst") for mp in policy.models if mp.burst is not None]
+    messages = []
+    for model, rule in ruled:
+        if not policy.for_model(model).writes.enabled:
+            messages.append(
+                checks.Warning(
+                    f"{rule} on {model._meta.label} never applies: the model is not open to "
+                    "agent writes.",
+                    hint="Add it to enable_writes(models=[...]) or give it "
+                    f"@agent_model(writes=...), or drop the {rule} rule.",
+                    obj=model,
+                    id="ormai_django.W003",
                 )
             )
     return messages

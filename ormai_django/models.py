@@ -1,7 +1,8 @@
 """The ledger of ormai_django.
 
 ``AuditEvent`` is append-only: a row is written once per tool call and never
-updated or deleted through the ORM or the admin.
+updated or deleted through the ORM or the admin; on PostgreSQL a trigger refuses
+UPDATE and DELETE in the database itself (migration 0002).
 """
 
 from __future__ import annotations
@@ -72,6 +73,8 @@ class AuditEvent(models.Model):
     objects = AuditEventQuerySet.as_manager()
 
     class Meta:
+        # Related lookups and deletes go through the guarded queryset too.
+        base_manager_name = "objects"
         ordering = ("-created_at", "-id")
         indexes = [
             models.Index(fields=("principal", "created_at"), name="ormai_audit_principal_time")

@@ -7,13 +7,16 @@ fields masked.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any
 
 from django.db.models import Avg, Count, Max, Min, Sum
 
 from ormai_django import errors
 from ormai_django.errors import ToolError
-from ormai_django.policy.policy import ModelPolicy, Policy
+from ormai_django.policy.policy import FieldInfo, ModelPolicy, Policy
 from ormai_django.tools.arguments import limit_argument
 from ormai_django.tools.cursor import decode_cursor, encode_cursor, fingerprint
 from ormai_django.tools.invocation import Invocation
@@ -57,6 +60,12 @@ def _own_field(mp: ModelPolicy, name: Any, where: str):
     return info
 
 
+def _column(info: FieldInfo) -> str:
+    # A foreign key by its column: ordering by "customer" would follow Customer's
+    # Meta.ordering, which may name a masked, denied or other-tenant field.
+    return info.field.attname if info.related_model is not None else info.name
+
+
 def _order_by(mp: ModelPolicy, order_by: Any) -> list[str]:
     if order_by is None:
         order_by = []
@@ -70,7 +79,7 @@ def _order_by(mp: ModelPolicy, order_by: Any) -> list[str]:
             raise invalid("'order_by' must be a list of field names")
         desc = item.startswith("-")
         info = _own_field(mp, item[1:] if desc else item, "'order_by'")
-        out.append(("-" if desc else "") + info.name)
+        out.append(("-" if desc else "") + _column(info))
     if mp.pk_name not in {o.lstrip("-") for o in out}:
         out.append(mp.pk_name)  # a total order, so pages never skip or repeat a row
     return out
@@ -121,7 +130,21 @@ def get(inv: Invocation) -> dict[str, Any]:
     return {"outcome": "ok", "row": shaper.shape(found)[0]}
 
 
-def _aggregate_expressions(mp: ModelPolicy, aggregations: Any) -> dict[str, tuple[str, Any]]:
+@dataclass(frozen=True)
+class _Aggregation:
+    alias: str
+    expression: Any
+    convert: Callable[[Any], Any]
+
+
+def _decimal_places_json(places: int) -> Callable[[Any], Any]:
+    # SQLite returns MAX(price) as Decimal('29') where the field reads '29.00', and
+    # PostgreSQL's AVG has 16 places: one fixed number of places on every database.
+    exponent = Decimal(1).scaleb(-places)
+    return lambda value: None if value is None else str(Decimal(value).quantize(exponent))
+
+
+def _aggregate_expressions(mp: ModelPolicy, aggregations: Any) -> dict[str, _Aggregation]:
     if not isinstance(aggregations, dict) or not aggregations:
         raise invalid(
             "'aggregations' must be an object like "
@@ -147,8 +170,14 @@ def _aggregate_expressions(mp: ModelPolicy, aggregations: Any) -> dict[str, tupl
             raise invalid(f"{where}: {function} doesn't apply to {info.name} ({info.type})")
         aggregate = AGGREGATES[function]
         expression = aggregate(info.name, distinct=function == "count_distinct")
+        convert = to_json
+        if info.type == "decimal" and function in ("sum", "min", "max"):
+            convert = _decimal_places_json(info.field.decimal_places)
+        elif info.type == "decimal" and function == "avg":
+            # Four more places than the field, the same on every database.
+            convert = _decimal_places_json(info.field.decimal_places + 4)
         # Internal names: an alias can't collide with (or reveal) a model field.
-        expressions[f"ormai_agg_{index}"] = (alias, expression)
+        expressions[f"ormai_agg_{index}"] = _Aggregation(alias, expression, convert)
     return expressions
 
 
@@ -157,30 +186,34 @@ def aggregate(inv: Invocation) -> dict[str, Any]:
     mp = inv.resolve_model(args.get("model"))
     expressions = _aggregate_expressions(mp, args.get("aggregations"))
     rows_qs = _filtered(inv, mp, args.get("where"))
-    annotations = {key: expr for key, (_, expr) in expressions.items()}
+    annotations = {key: agg.expression for key, agg in expressions.items()}
     group_by = args.get("group_by")
     if group_by is None:
         raw = rows_qs.aggregate(**annotations)
         return {
             "outcome": "ok",
-            "result": {alias: to_json(raw[key]) for key, (alias, _) in expressions.items()},
+            "result": {agg.alias: agg.convert(raw[key]) for key, agg in expressions.items()},
         }
     if isinstance(group_by, str):
         group_by = [group_by]
     if not isinstance(group_by, list) or not 1 <= len(group_by) <= MAX_GROUP_BY:
         raise invalid(f"'group_by' must be a field name or a list of 1 to {MAX_GROUP_BY}")
-    names = [_own_field(mp, name, "'group_by'").name for name in group_by]
-    clash = {alias for alias, _ in expressions.values()} & set(names)
+    infos = [_own_field(mp, name, "'group_by'") for name in group_by]
+    names = [info.name for info in infos]
+    clash = {agg.alias for agg in expressions.values()} & set(names)
     if clash:
         raise invalid(f"aggregation names {sorted(clash)} clash with group_by fields")
     cap = inv.policy.profile.max_aggregate_groups
     grouped = list(
-        rows_qs.order_by().values(*names).annotate(**annotations).order_by(*names)[: cap + 1]
+        rows_qs.order_by()
+        .values(*names)
+        .annotate(**annotations)
+        .order_by(*(_column(info) for info in infos))[: cap + 1]
     )
     groups = [
         {
             **{name: to_json(row[name]) for name in names},
-            **{alias: to_json(row[key]) for key, (alias, _) in expressions.items()},
+            **{agg.alias: agg.convert(row[key]) for key, agg in expressions.items()},
         }
         for row in grouped[:cap]
     ]

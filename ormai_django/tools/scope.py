@@ -19,7 +19,7 @@ from ormai_django.policy.policy import ModelPolicy
 
 def tenant_value(mp: ModelPolicy, tenant_id: Any) -> Any:
     """The context's tenant as the model's tenant field stores it; fails closed."""
-    if tenant_id is None:
+    if tenant_id is None or tenant_id == "":
         raise ToolDenied(
             errors.TENANT_REQUIRED,
             f"{mp.name} is tenant-scoped and this call's context names no tenant; "

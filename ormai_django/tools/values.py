@@ -61,6 +61,24 @@ def check_int(value: Any, where: str, low: int = INT64_MIN, high: int = INT64_MA
     return value
 
 
+def check_year_in_utc(year: int, where: str, iso: bool = False) -> None:
+    """A year lookup on a datetime spans the year in the current time zone; both ends
+    must still be real datetimes in UTC (year 9999 in New York ends in UTC's year 10000)."""
+    if not settings.USE_TZ:
+        return
+    zone = timezone.get_current_timezone()
+    try:
+        if iso:
+            first = dt.datetime.fromisocalendar(year, 1, 1)
+            last = dt.datetime.fromisocalendar(year + 1, 1, 1) - dt.timedelta(microseconds=1)
+        else:
+            first, last = dt.datetime(year, 1, 1), dt.datetime(year, 12, 31, 23, 59, 59, 999999)
+        for moment in (first, last):
+            timezone.make_aware(moment, zone).astimezone(dt.UTC)
+    except (OverflowError, ValueError):
+        raise invalid(f"{where}: year {year} is out of range in this time zone") from None
+
+
 def _validation_message(exc: ValidationError) -> str:
     return " ".join(str(m) for m in exc.messages)
 
@@ -81,6 +99,9 @@ def to_field_value(field: models.Field, value: Any, where: str) -> Any:
         raise invalid(f"{where}: expected {field_kind(field)}, got a boolean")
     if isinstance(field, models.IntegerField | models.AutoField):
         return check_int(value, where)
+    if isinstance(field, models.BooleanField) and isinstance(value, str):
+        # Models write "true"/"false" as often as true/false.
+        value = {"true": True, "false": False}.get(value.strip().lower(), value)
     if isinstance(field, models.DateField | models.TimeField) and not isinstance(value, str):
         raise invalid(f"{where}: expected {field_kind(field)} as an ISO 8601 string")
     try:

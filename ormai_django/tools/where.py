@@ -66,7 +66,8 @@ DATE_PARTS_OF = {
     "time": ("hour", "minute", "second"),
 }
 DATE_PARTS = DATE_PARTS_OF["datetime"]
-_DATE_PART_RANGES = {"year": (1, 9999), "iso_year": (1, 9999)}
+# Django computes year bounds as datetimes; ISO year 9999 would end in year 10000.
+_DATE_PART_RANGES = {"year": (1, 9999), "iso_year": (1, 9998)}
 # Lookups per field type; what isn't listed (e.g. contains on an integer) is refused.
 _LOOKUPS_BY_TYPE = {
     "string": frozenset(LOOKUPS),
@@ -88,10 +89,10 @@ class ResolvedPath:
     lookup: str
 
 
-def masked_error(mp: ModelPolicy, name: str, key: str) -> ToolDenied:
+def masked_error(mp: ModelPolicy, name: str, where: str) -> ToolDenied:
     return ToolDenied(
         errors.FIELD_DENIED,
-        f"{key!r}: {mp.name}.{name} is masked; it can be read (masked) but not filtered, "
+        f"{where}: {mp.name}.{name} is masked; it can be read (masked) but not filtered, "
         "ordered, aggregated or reached through a relation.",
         field=name,
     )
@@ -116,7 +117,7 @@ def resolve_path(policy: Policy, mp: ModelPolicy, key: str) -> ResolvedPath:
                 f"Fields you can filter on: {', '.join(current.filterable_names())}.",
             )
         if info.masked:
-            raise masked_error(current, info.name, key)
+            raise masked_error(current, info.name, repr(key))
         walked.append(info.name)
         i += 1
         if info.related_model is None or i == len(parts) or parts[i] in LOOKUPS:
@@ -177,12 +178,15 @@ def _scalar(resolved: ResolvedPath, value: Any, key: str) -> Any:
     target = _part_field(resolved)
     if target is None:
         low, high = _DATE_PART_RANGES.get(resolved.date_part, (values.INT64_MIN, values.INT64_MAX))
-        return values.check_int(value, key, low, high)
+        number = values.check_int(value, repr(key), low, high)
+        if resolved.date_part in _DATE_PART_RANGES and resolved.field.type == "datetime":
+            values.check_year_in_utc(number, repr(key), iso=resolved.date_part == "iso_year")
+        return number
     if resolved.lookup in TEXT_LOOKUPS:
         if not isinstance(value, str):
             raise values.invalid(f"{key!r}: {resolved.lookup} takes a string")
-        return values.check_string(value, key)
-    converted = values.to_field_value(target, value, key)
+        return values.check_string(value, repr(key))
+    converted = values.to_field_value(target, value, repr(key))
     if converted is None:
         raise values.invalid(f"{key!r}: null is only allowed with exact (or use __isnull)")
     return converted
