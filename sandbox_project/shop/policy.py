@@ -19,6 +19,16 @@ def build_policy() -> Policy:
             require_reason=True,
             require_idempotency_key=False,
         )
+        # Beyond the design's example: the models its approval and burst rules name are
+        # open to writes too, so those rules apply (a rule on a read-only model never does).
+        .enable_writes(
+            models=["Subscription", "Order", "Note"],
+            writable_fields={
+                "Subscription": ["plan", "seats"],
+                "Order": ["status"],
+                "Note": ["body"],
+            },
+        )
         .max_writes_per_minute(10)
         .require_approval(tool="db.update", model="Subscription", approvers=1)
         .require_approval(
