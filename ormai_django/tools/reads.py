@@ -102,7 +102,7 @@ def query(inv: Invocation) -> dict[str, Any]:
     )
     offset = decode_cursor(args.get("cursor"), query_id)
     shaper = RowShaper(infos)
-    rows = list(rows_qs.order_by(*order).values(*shaper.names)[offset : offset + limit + 1])
+    rows = list(rows_qs.order_by(*order).values_list(*shaper.names)[offset : offset + limit + 1])
     more = len(rows) > limit
     rows = shaper.shape(rows[:limit])
     return {
@@ -119,7 +119,7 @@ def get(inv: Invocation) -> dict[str, Any]:
     pk = to_field_value(mp.model._meta.pk, args.get("id"), "'id'")
     infos = select_fields(mp, args.get("fields"))
     shaper = RowShaper(infos)
-    found = list(visible_rows(mp, inv.tenant_id).filter(pk=pk).values(*shaper.names)[:1])
+    found = list(visible_rows(mp, inv.tenant_id).filter(pk=pk).values_list(*shaper.names)[:1])
     if not found:
         # The same answer for a missing row and another tenant's row.
         raise ToolError(

@@ -10,7 +10,7 @@ from uuid import UUID
 
 from ormai_django import errors
 from ormai_django.errors import ToolError
-from ormai_django.policy.masking import get_masker
+from ormai_django.policy.masking import get_masker, masking_function
 from ormai_django.policy.policy import FieldInfo, ModelPolicy, field_type
 
 
@@ -29,37 +29,65 @@ def to_json(value: Any) -> Any:
     return str(value)
 
 
-_NEEDS_CONVERSION = {"date", "datetime", "time", "decimal", "uuid", "duration"}
+def _iso(value: Any) -> Any:
+    return None if value is None else value.isoformat()
+
+
+def _text(value: Any) -> Any:
+    return None if value is None else str(value)
+
+
+def _seconds(value: Any) -> Any:
+    return None if value is None else value.total_seconds()
+
+
+# One exact function per field type, chosen once per call (this runs for every value read).
+_CONVERTERS: dict[str, Callable[[Any], Any]] = {
+    "date": _iso,
+    "datetime": _iso,
+    "time": _iso,
+    "decimal": _text,
+    "uuid": _text,
+    "duration": _seconds,
+}
 
 
 def _converter(info: FieldInfo) -> Callable[[Any], Any] | None:
     if info.masked:
-        masker = get_masker()
-        kind, field = info.mask_kind, info.field
-        return lambda value: masker.mask(value, kind, field)
+        return masking_function(get_masker(), info.mask_kind, info.field)
     kind = info.type
     if kind == "relation":
         kind = field_type(info.field.target_field)
-    return to_json if kind in _NEEDS_CONVERSION else None
+    if kind in ("date", "datetime", "time") and not info.nullable:
+        # The method itself: no None check, no extra call per value.
+        return {"date": dt.date, "datetime": dt.datetime, "time": dt.time}[kind].isoformat
+    return _CONVERTERS.get(kind)
 
 
 class RowShaper:
-    """Turns ``values()`` dicts of a model into the JSON rows an agent receives."""
+    """Turns a model's ``values_list()`` tuples into the JSON rows an agent receives.
+
+    shaper = RowShaper(infos)
+    rows = shaper.shape(queryset.values_list(*shaper.names))
+    """
 
     def __init__(self, infos: Sequence[FieldInfo]) -> None:
         self.names = tuple(info.name for info in infos)
         self._convert = tuple(
-            (info.name, fn) for info in infos if (fn := _converter(info)) is not None
+            (index, fn) for index, info in enumerate(infos) if (fn := _converter(info)) is not None
         )
 
-    def shape(self, rows: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
-        out = []
-        convert = self._convert
-        for row in rows:
-            for name, fn in convert:
-                row[name] = fn(row[name])
-            out.append(row)
-        return out
+    def shape(self, rows: Iterable[tuple[Any, ...]]) -> list[dict[str, Any]]:
+        rows = list(rows)
+        if not rows:
+            return []
+        # Column by column: the conversions run through map() and the dicts are built
+        # once, so the cost over the bare ORM is the conversions themselves.
+        columns: list[Iterable[Any]] = list(zip(*rows, strict=True))
+        for index, fn in self._convert:
+            columns[index] = map(fn, columns[index])
+        names = self.names
+        return [dict(zip(names, row, strict=True)) for row in zip(*columns, strict=True)]
 
 
 def select_fields(mp: ModelPolicy, requested: Any) -> list[FieldInfo]:
