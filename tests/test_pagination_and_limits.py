@@ -317,6 +317,50 @@ def test_cursor_still_fits_when_the_where_is_resent_with_keys_in_another_order()
 # --- cursors that don't belong to the query -----------------------------------------------
 
 
+def test_deleting_a_seen_row_between_pages_skips_no_unseen_row():
+    orders = make_orders([100] * 6)
+    policy = orders_policy()
+    first = query({"model": "Order", "limit": 3}, policy)
+
+    orders[0].delete()  # a row of the first page goes away before page two is asked for
+    second = query({"model": "Order", "limit": 3, "cursor": first["next_cursor"]}, policy)
+
+    assert [r["id"] for r in second["rows"]] == [o.id for o in orders[3:]]
+
+
+def test_a_row_inserted_before_the_cursor_is_not_returned_twice_or_shifting_the_page():
+    orders = make_orders([500, 400, 300, 200, 100])
+    policy = orders_policy()
+    arguments = {"model": "Order", "order_by": ["-total_cents"], "limit": 2}
+    first = query(arguments, policy)
+
+    make_orders([450])  # sorts into the first page, which was already read
+    second = query({**arguments, "cursor": first["next_cursor"]}, policy)
+
+    assert [r["id"] for r in first["rows"]] == [orders[0].id, orders[1].id]
+    assert [r["id"] for r in second["rows"]] == [orders[2].id, orders[3].id]
+
+
+@pytest.mark.parametrize("order_by", ["shipped_at", "-shipped_at"])
+def test_nulls_sort_as_the_smallest_value_on_every_database(order_by):
+    customer = CustomerFactory()
+    now = timezone.now()
+    shipped = [
+        OrderFactory(customer=customer, shipped_at=now - timezone.timedelta(days=d))
+        for d in (3, 1, 2)
+    ]
+    unshipped = [OrderFactory(customer=customer, shipped_at=None) for _ in range(3)]
+    policy = orders_policy()
+
+    pages = walk({"model": "Order", "order_by": [order_by], "limit": 2}, policy)
+    ids = [row["id"] for page in pages for row in page]
+
+    by_date = [o.id for o in sorted(shipped, key=lambda o: o.shipped_at)]
+    nulls = [o.id for o in unshipped]  # ties broken by id
+    expected = nulls + by_date if order_by == "shipped_at" else by_date[::-1] + nulls
+    assert ids == expected
+
+
 def first_cursor(arguments, policy, context=AGENT):
     result = query({**arguments, "limit": 2}, policy, context)
     assert result["next_cursor"] is not None

@@ -16,10 +16,10 @@ from django.db.models import Avg, Count, Max, Min, Sum
 
 from ormai_django import errors
 from ormai_django.errors import ToolError
-from ormai_django.policy.policy import FieldInfo, ModelPolicy, Policy
+from ormai_django.policy.policy import ModelPolicy, Policy
 from ormai_django.tools.arguments import limit_argument
-from ormai_django.tools.cursor import decode_cursor, encode_cursor, fingerprint
 from ormai_django.tools.invocation import Invocation
+from ormai_django.tools.pagination import Keyset, SortKey, fingerprint
 from ormai_django.tools.rows import RowShaper, select_fields, to_json
 from ormai_django.tools.scope import visible_rows
 from ormai_django.tools.values import invalid, to_field_value
@@ -60,56 +60,61 @@ def _own_field(mp: ModelPolicy, name: Any, where: str):
     return info
 
 
-def _column(info: FieldInfo) -> str:
-    # A foreign key by its column: ordering by "customer" would follow Customer's
-    # Meta.ordering, which may name a masked, denied or other-tenant field.
-    return info.field.attname if info.related_model is not None else info.name
-
-
-def _order_by(mp: ModelPolicy, order_by: Any) -> list[str]:
+def _sort_keys(mp: ModelPolicy, order_by: Any) -> list[SortKey]:
     if order_by is None:
         order_by = []
     elif isinstance(order_by, str):
         order_by = [order_by]
     if not isinstance(order_by, list) or len(order_by) > 5:
         raise invalid("'order_by' must be a field name or a list of up to 5, '-' for descending")
-    out = []
+    keys = []
     for item in order_by:
         if not isinstance(item, str):
             raise invalid("'order_by' must be a list of field names")
         desc = item.startswith("-")
-        info = _own_field(mp, item[1:] if desc else item, "'order_by'")
-        out.append(("-" if desc else "") + _column(info))
-    if mp.pk_name not in {o.lstrip("-") for o in out}:
-        out.append(mp.pk_name)  # a total order, so pages never skip or repeat a row
-    return out
+        keys.append(SortKey.of(_own_field(mp, item[1:] if desc else item, "'order_by'"), desc))
+    if mp.pk_name not in {key.column for key in keys}:
+        # A total order, so a cursor names exactly one row.
+        keys.append(SortKey.of(mp.fields[mp.pk_name], False))
+    return keys
 
 
 def query(inv: Invocation) -> dict[str, Any]:
     args = inv.arguments
     mp = inv.resolve_model(args.get("model"))
     infos = select_fields(mp, args.get("fields"))
-    order = _order_by(mp, args.get("order_by"))
+    keys = _sort_keys(mp, args.get("order_by"))
     limit = limit_argument(args.get("limit"), inv.policy.default_limit, inv.policy.max_limit)
     rows_qs = _filtered(inv, mp, args.get("where"))
-    query_id = fingerprint(
-        mp.label,
-        args.get("where"),
-        order,
-        [i.name for i in infos],
-        inv.context.principal,
-        inv.tenant_id,
+    keyset = Keyset(
+        keys,
+        fingerprint(
+            mp.label,
+            args.get("where"),
+            [(key.column, key.descending) for key in keys],
+            [i.name for i in infos],
+            inv.context.principal,
+            inv.tenant_id,
+        ),
     )
-    offset = decode_cursor(args.get("cursor"), query_id)
+    after = keyset.decode(args.get("cursor"))
+    if after is not None:
+        rows_qs = rows_qs.filter(keyset.after(after))
     shaper = RowShaper(infos)
-    rows = list(rows_qs.order_by(*order).values_list(*shaper.names)[offset : offset + limit + 1])
-    more = len(rows) > limit
-    rows = shaper.shape(rows[:limit])
+    # The sort columns ride along at the end of each row, for the next cursor.
+    fetched = list(
+        rows_qs.order_by(*keyset.order_by()).values_list(*shaper.names, *keyset.columns)[
+            : limit + 1
+        ]
+    )
+    more = len(fetched) > limit
+    page = fetched[:limit]
+    width = len(shaper.names)
     return {
         "outcome": "ok",
-        "rows": rows,
-        "count": len(rows),
-        "next_cursor": encode_cursor(offset + limit, query_id) if more else None,
+        "rows": shaper.shape(row[:width] for row in page),
+        "count": len(page),
+        "next_cursor": keyset.encode(page[-1][width:]) if more else None,
     }
 
 
@@ -208,7 +213,7 @@ def aggregate(inv: Invocation) -> dict[str, Any]:
         rows_qs.order_by()
         .values(*names)
         .annotate(**annotations)
-        .order_by(*(_column(info) for info in infos))[: cap + 1]
+        .order_by(*(SortKey.of(info, False).expression() for info in infos))[: cap + 1]
     )
     groups = [
         {
