@@ -9,6 +9,7 @@ from django.db import models
 from django.test import override_settings
 
 from ormai_django import DEFAULT_DEV, DEFAULT_PROD, PolicyBuilder, execute, tool_definitions
+from ormai_django.policy.masking import DefaultMasker
 from tests.factories import CustomerFactory, NoteFactory, OrderFactory
 
 pytestmark = pytest.mark.django_db
@@ -36,6 +37,15 @@ class UpperMasker:
 
     def mask(self, value, kind, field):
         return f"{kind}:{str(value).upper()}"
+
+
+class DomainOnlyMasker(DefaultMasker):
+    """A DefaultMasker subclass that overrides mask() alone."""
+
+    def mask(self, value, kind, field):
+        if kind == "email" and value:
+            return "***@" + value.rpartition("@")[2]
+        return super().mask(value, kind, field)
 
 
 # --- denied fields are absent ------------------------------------------------------------
@@ -337,6 +347,17 @@ def test_a_custom_masker_applies_to_an_explicit_policy(ctx, policy):
         row = run("db.get", ctx, policy, model="Note", id=note.id)["row"]
 
     assert row["author_email"] == "email:LEE@SUPPORT.EXAMPLE.COM"
+
+
+def test_a_default_masker_subclass_overriding_only_mask_is_obeyed(ctx):
+    customer = CustomerFactory(email="alice@example.com", phone="+1 415 555 0187")
+    masker = "tests.test_denied_and_masked_fields.DomainOnlyMasker"
+
+    with override_settings(ORMAI={"POLICY": SANDBOX_POLICY, "MASKER": masker}):
+        row = run("db.get", ctx, model="Customer", id=customer.id)["row"]
+
+    assert row["email"] == "***@example.com"
+    assert row["phone"] == "+* *** *** 0187"  # the inherited default for other kinds
 
 
 # --- profile deny globs ------------------------------------------------------------------
