@@ -101,20 +101,19 @@ def query(inv: Invocation) -> dict[str, Any]:
     if after is not None:
         rows_qs = rows_qs.filter(keyset.after(after))
     shaper = RowShaper(infos)
-    # The sort columns ride along at the end of each row, for the next cursor.
-    fetched = list(
-        rows_qs.order_by(*keyset.order_by()).values_list(*shaper.names, *keyset.columns)[
-            : limit + 1
-        ]
-    )
+    # Sort columns not already selected ride along at the end, for the next cursor.
+    fetch = [*shaper.names, *(c for c in keyset.columns if c not in shaper.names)]
+    sort_positions = [fetch.index(column) for column in keyset.columns]
+    fetched = list(rows_qs.order_by(*keyset.order_by()).values_list(*fetch)[: limit + 1])
     more = len(fetched) > limit
     page = fetched[:limit]
-    width = len(shaper.names)
     return {
         "outcome": "ok",
-        "rows": shaper.shape(row[:width] for row in page),
+        "rows": shaper.shape(page),
         "count": len(page),
-        "next_cursor": keyset.encode(page[-1][width:]) if more else None,
+        "next_cursor": (
+            keyset.encode(tuple(page[-1][i] for i in sort_positions)) if more else None
+        ),
     }
 
 

@@ -78,12 +78,13 @@ class RowShaper:
         )
 
     def shape(self, rows: Iterable[tuple[Any, ...]]) -> list[dict[str, Any]]:
+        """Rows whose leading values are ``self.names``; any further values are ignored."""
         rows = list(rows)
         if not rows:
             return []
         # Column by column: the conversions run through map() and the dicts are built
         # once, so the cost over the bare ORM is the conversions themselves.
-        columns: list[Iterable[Any]] = list(zip(*rows, strict=True))
+        columns: list[Iterable[Any]] = list(zip(*rows, strict=True))[: len(self.names)]
         for index, fn in self._convert:
             columns[index] = map(fn, columns[index])
         names = self.names
