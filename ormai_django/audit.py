@@ -8,9 +8,12 @@ thing that fails.
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Mapping
 from typing import Any
+
+from ormai_django.conf import ormai_settings
 
 MAX_TEXT = 2000
 MAX_DEPTH = 32
@@ -43,12 +46,19 @@ def ledger_json(value: Any, depth: int = 0) -> Any:
 
 
 def call_for_ledger(call: Any) -> Any:
-    """What to record of a call that could not be parsed: its arguments, or its raw text."""
+    """What to record of a call that could not be parsed: its arguments, or its raw text
+    (cut to ``MAX_TEXT`` characters when it is larger than any valid call)."""
     if isinstance(call, Mapping):
         arguments = call.get("arguments", call.get("input"))
-        if isinstance(arguments, Mapping):
-            return ledger_json(arguments)
-        return {"raw": ledger_json(dict(list(call.items())[:20]))}
+        recorded = (
+            ledger_json(arguments)
+            if isinstance(arguments, Mapping)
+            else {"raw": ledger_json(dict(list(call.items())[:20]))}
+        )
+        text = json.dumps(recorded)
+        if len(text) > ormai_settings.MAX_CALL_BYTES:
+            return {"raw": text[:MAX_TEXT], "truncated": True}
+        return recorded
     if isinstance(call, bytes | bytearray):
         call = call[:MAX_TEXT].decode("utf-8", "replace")
     if isinstance(call, str):

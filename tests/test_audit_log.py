@@ -152,6 +152,17 @@ def test_non_json_call_is_audited_with_the_text_that_was_sent():
     assert event.tenant_id == "7"
 
 
+def test_an_oversized_call_is_refused_and_audited_cut_short():
+    huge = {"name": "db.query", "arguments": {"model": "Order", "where": {"status": "x" * 300_000}}}
+
+    result = execute(huge, AGENT)
+
+    event = event_of(result)
+    assert (event.outcome, event.error_code) == ("error", "INVALID_CALL")
+    assert event.arguments["truncated"] is True
+    assert len(json.dumps(event.arguments)) < 5_000
+
+
 def test_unknown_model_is_audited_as_an_error():
     result = execute({"name": "db.query", "arguments": {"model": "Invoice"}}, AGENT)
 

@@ -259,6 +259,18 @@ def test_foreign_key_values_filter_by_the_related_id(ctx):
     assert query_ids(ctx, "Order", {"customer__id": bob.id}) == [bob_order.id]
 
 
+def test_a_range_on_a_foreign_key_bounds_the_related_id(ctx):
+    # Django has no range lookup on a ForeignKey; the compiler spells out the bounds.
+    ann, bob, cleo = CustomerFactory(), CustomerFactory(), CustomerFactory()
+    orders = [OrderFactory(customer=c) for c in (ann, bob, cleo)]
+
+    assert query_ids(ctx, "Order", {"customer__range": [ann.id, bob.id]}) == sorted(
+        o.id for o in orders[:2]
+    )
+    assert query_ids(ctx, "Order", {"customer_id__range": [bob.id, bob.id]}) == [orders[1].id]
+    assert query_ids(ctx, "Order", {"not": {"customer__range": [ann.id, bob.id]}}) == [orders[2].id]
+
+
 @pytest.fixture
 def orders_only_policy():
     """Registers Order but not Customer: the relation can be filtered by id, not walked."""

@@ -268,7 +268,12 @@ class WhereCompiler:
             raise values.invalid("lookup keys must be strings")
         resolved = resolve_path(self.policy, self.mp, key)
         converted = lookup_value(resolved, value, key, self.profile.max_in_values)
-        q = Q(**{resolved.django_path: converted})
+        if resolved.lookup == "range" and resolved.field.related_model is not None:
+            # Django has no range lookup on a foreign key: the same bounds, spelled out.
+            base = resolved.django_path.removesuffix("__range")
+            q = Q(**{f"{base}__gte": converted[0], f"{base}__lte": converted[1]})
+        else:
+            q = Q(**{resolved.django_path: converted})
         # Each relation walked is scoped inside the leaf, so "not" and "or" stay exact.
         for prefix, target in resolved.relations:
             q &= visibility(target, self.tenant_id, prefix)
