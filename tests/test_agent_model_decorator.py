@@ -304,8 +304,21 @@ def test_decorator_writable_fields_without_a_write_class_are_refused():
 # --- importing the package loads no models --------------------------------------------
 
 
-def test_importing_ormai_django_and_the_decorator_loads_no_models():
+def run_without_django_setup(code):
+    """Run ``code`` in a fresh interpreter with no DJANGO_SETTINGS_MODULE, as a models.py
+    module is imported before Django is set up."""
     env = {k: v for k, v in os.environ.items() if k != "DJANGO_SETTINGS_MODULE"}
+    return subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=REPO_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def test_importing_ormai_django_and_the_decorator_loads_no_models():
     code = (
         "import sys, ormai_django\n"
         "from ormai_django import agent_model\n"
@@ -317,21 +330,13 @@ def test_importing_ormai_django_and_the_decorator_loads_no_models():
         "print('ok', loaded)\n"
     )
 
-    result = subprocess.run(
-        [sys.executable, "-c", code],
-        cwd=REPO_ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    result = run_without_django_setup(code)
 
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith("ok []"), result.stdout
 
 
 def test_a_models_module_can_use_the_decorator_before_django_is_set_up():
-    env = {k: v for k, v in os.environ.items() if k != "DJANGO_SETTINGS_MODULE"}
     code = (
         "from ormai_django import agent_model\n"
         "rules = agent_model(writes='reason', writable_fields=['status'])\n"
@@ -343,14 +348,7 @@ def test_a_models_module_can_use_the_decorator_before_django_is_set_up():
         "print('ok')\n"
     )
 
-    result = subprocess.run(
-        [sys.executable, "-c", code],
-        cwd=REPO_ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    result = run_without_django_setup(code)
 
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "ok"
