@@ -12,6 +12,7 @@ from typing import Any
 from django.db import models
 from django.utils import timezone
 
+from ormai_django.fields import LedgerJSONField
 from ormai_django.ids import new_id
 
 
@@ -53,12 +54,12 @@ class AuditEvent(models.Model):
     tenant_id = models.CharField(max_length=64, blank=True, db_index=True)
     run_id = models.CharField(max_length=200, blank=True, db_index=True)
     reason = models.TextField(blank=True)
-    arguments = models.JSONField(null=True, blank=True)
+    arguments = LedgerJSONField(null=True, blank=True)
     outcome = models.CharField(max_length=20, choices=Outcome.choices, db_index=True)
     error_code = models.CharField(max_length=64, blank=True, db_index=True)
     error_message = models.TextField(blank=True)
     affected_rows = models.IntegerField(null=True, blank=True)
-    changes = models.JSONField(null=True, blank=True)
+    changes = LedgerJSONField(null=True, blank=True)
     caused_by = models.ForeignKey(
         "self",
         null=True,
@@ -92,3 +93,44 @@ class AuditEvent(models.Model):
 
     def delete(self, *args: Any, **kwargs: Any) -> Any:
         raise AppendOnlyError("Audit events are append-only; they can't be deleted.")
+
+
+class IdempotencyRecord(models.Model):
+    """The stored result of a write made with an idempotency key.
+
+    Keyed by (principal, key); a retry with the same arguments gets ``result`` back
+    unchanged, one with other arguments is ``IDEMPOTENCY_KEY_CONFLICT``. Written in the
+    write's own transaction, so a record exists exactly when its write committed.
+    """
+
+    principal = models.CharField(max_length=200)
+    key = models.CharField(max_length=200)
+    arguments_hash = models.CharField(max_length=64)
+    tool = models.CharField(max_length=64)
+    result = LedgerJSONField()
+    audit_event = models.ForeignKey(
+        AuditEvent, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=("principal", "key"), name="ormai_idempotency_unique")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.principal} {self.key}"
+
+
+class WriteBudget(models.Model):
+    """One row per principal: the times of its executed writes in the last minute.
+
+    Locked (``SELECT ... FOR UPDATE``) while a write decides whether it fits, so the
+    count is exact across processes and threads; the database is the source of truth.
+    """
+
+    principal = models.CharField(primary_key=True, max_length=200)
+    recent = models.JSONField(default=list)
+
+    def __str__(self) -> str:
+        return self.principal
