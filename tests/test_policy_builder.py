@@ -273,13 +273,27 @@ def test_enable_writes_accepts_classes_and_labels_as_writable_fields_keys():
 def test_writable_foreign_key_named_by_attname_is_stored_by_field_name():
     mp = (
         PolicyBuilder()
-        .register_models([Order])
+        .register_models([Order, Customer])
         .enable_writes(models=["Order"], writable_fields={"Order": ["customer_id"]})
         .build()
         .for_model(Order)
     )
 
     assert mp.writes.writable_fields == {"customer"}
+
+
+def test_a_writable_foreign_key_into_an_unregistered_model_is_a_configuration_error():
+    # The value couldn't be checked against the context's tenant.
+    problems = problems_of(
+        PolicyBuilder()
+        .register_models([Order])
+        .enable_writes(models=["Order"], writable_fields={"Order": ["customer"]})
+    )
+
+    assert problems == [
+        "shop.Order.customer is writable but points to a model the policy doesn't register, "
+        "so the agent's value can't be checked against its tenant"
+    ]
 
 
 def test_enable_writes_without_writable_fields_opens_writes_but_no_field():

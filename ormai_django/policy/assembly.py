@@ -52,6 +52,7 @@ class _ModelDraft:
     max_affected_rows: int | None = None
     allow_cascade_delete: bool | None = None
     burst: BurstRule | None = None
+    validators: list[Any] = field(default_factory=list)
 
 
 class PolicyAssembler:
@@ -98,6 +99,10 @@ class PolicyAssembler:
             self.apply_decorator(draft)
         self.apply_masks()
         self.apply_tenant_scope()
+        for ref, validators in b._validators:
+            model = self.model(ref, "validate")
+            if model is not None:
+                self.drafts[model].validators.extend(validators)
         for ref, name in b._soft_deletes:
             model = self.model(ref, "soft_delete")
             if model is not None:
@@ -144,6 +149,7 @@ class PolicyAssembler:
         for name in rules.writable_fields:
             if (resolved := self.field_name(draft.model, name, where)) is not None:
                 draft.writable.add(resolved)
+        draft.validators.extend(rules.validators)
         if rules.soft_delete_field:
             self.set_soft_delete(draft, rules.soft_delete_field, where)
         for spec in rules.approval:
@@ -324,6 +330,14 @@ class PolicyAssembler:
                 self.problems.append(f"{label}.{name} is the primary key; it can't be writable")
             elif name == draft.tenant_field:
                 self.problems.append(f"{label}.{name} is the tenant field; it can't be writable")
+            elif (
+                draft.model._meta.get_field(name).is_relation
+                and draft.model._meta.get_field(name).related_model not in self.drafts
+            ):
+                self.problems.append(
+                    f"{label}.{name} is writable but points to a model the policy doesn't "
+                    "register, so the agent's value can't be checked against its tenant"
+                )
             elif name == draft.soft_delete:
                 self.problems.append(
                     f"{label}.{name} is the soft-delete field; it can't be writable "
@@ -350,6 +364,7 @@ class PolicyAssembler:
                 if draft.allow_cascade_delete is None
                 else draft.allow_cascade_delete
             ),
+            validators=tuple(draft.validators),
         )
         return ModelPolicy(
             model=model,

@@ -57,6 +57,7 @@ class PolicyBuilder:
         self._approvals: list[dict[str, Any]] = []
         self._bursts: list[dict[str, Any]] = []
         self._soft_deletes: list[tuple[ModelRef, str]] = []
+        self._validators: list[tuple[ModelRef, tuple[Callable[[Any], None], ...]]] = []
         self._max_writes_per_minute: int | None = None
         self._limits: tuple[int | None, int | None] = (None, None)
 
@@ -136,6 +137,19 @@ class PolicyBuilder:
                 "allow_cascade_delete": allow_cascade_delete,
             }
         )
+        return self
+
+    def validate(self, model: ModelRef, *validators: Callable[[Any], None]) -> PolicyBuilder:
+        """Run ``validators`` before every write on ``model``, after its own ``full_clean``.
+
+        Each gets a ``WriteCheck`` (``tool``, ``model``, ``data``, ``context``, and
+        ``instance``: the row as it would be, for creates and single-row updates) and raises
+        ``django.core.exceptions.ValidationError`` to refuse the write.
+        """
+        for validator in validators:
+            if not callable(validator):
+                raise ValueError(f"a validator must be callable, not {validator!r}")
+        self._validators.append((model, validators))
         return self
 
     def max_writes_per_minute(self, n: int) -> PolicyBuilder:

@@ -6,7 +6,7 @@ can use the decorator. ``PolicyBuilder.register_models`` picks the rules up.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -31,6 +31,7 @@ class AgentModelRules:
     approval: tuple[Mapping[str, Any], ...] = ()
     burst: Mapping[str, Any] | None = None
     soft_delete_field: str | None = None
+    validators: tuple[Callable[[Any], None], ...] = ()
 
 
 def agent_model(
@@ -42,6 +43,7 @@ def agent_model(
     approval: Iterable[Mapping[str, Any]] = (),
     burst: Mapping[str, Any] | None = None,
     soft_delete_field: str | None = None,
+    validators: Iterable[Callable[[Any], None]] = (),
 ):
     """Declare a model's agent rules on the class.
 
@@ -65,6 +67,9 @@ def agent_model(
         raise ValueError('writable_fields needs a write class: writes="reason", say')
     # The rule's model is the decorated class itself.
     rule_keys = tuple(key for key in APPROVAL_KEYS if key != "model")
+    validators = tuple(validators)
+    if not all(callable(v) for v in validators):
+        raise ValueError("validators must be callables")
     rules = AgentModelRules(
         writes=writes,
         writable_fields=writable_fields,
@@ -73,6 +78,7 @@ def agent_model(
         approval=tuple(approval_spec(rule, allowed=rule_keys) for rule in approval),
         burst=burst_spec(burst) if burst else None,
         soft_delete_field=soft_delete_field,
+        validators=validators,
     )
 
     def decorate(model: ModelT) -> ModelT:

@@ -118,6 +118,8 @@ class WriteRules:
     require_idempotency_key: bool = False
     max_affected_rows: int = 100
     allow_cascade_delete: bool = False
+    # Callables given a WriteCheck; they raise django's ValidationError to refuse a write.
+    validators: tuple[Callable[[Any], None], ...] = dc_field(default=(), compare=False)
 
     @property
     def enabled(self) -> bool:
