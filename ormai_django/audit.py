@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import math
+import time
 from collections.abc import Mapping
 from typing import Any
 
@@ -118,4 +119,21 @@ def record_event(
         idempotency_key=safe_text(idempotency_key, limit=200),
         caused_by=caused_by,
         duration_ms=duration_ms,
+    )
+
+
+def record_invocation(inv: Any, result: Mapping[str, Any]) -> Any:
+    """Append the ``AuditEvent`` of a call that got as far as an ``Invocation``."""
+    return record_event(
+        tool=inv.tool,
+        context=inv.context,
+        arguments=ledger_json(inv.arguments),
+        result=result,
+        duration_ms=round((time.perf_counter() - inv.started) * 1000, 3),
+        model=inv.model_label,
+        reason=inv.reason,
+        affected_rows=inv.affected_rows,
+        changes=inv.changes,
+        idempotency_key=inv.idempotency_key,
+        caused_by=inv.caused_by,
     )

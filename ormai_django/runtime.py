@@ -18,7 +18,7 @@ from typing import Any
 from asgiref.sync import sync_to_async
 
 from ormai_django import errors
-from ormai_django.audit import call_for_ledger, ledger_json, record_event
+from ormai_django.audit import call_for_ledger, ledger_json, record_event, record_invocation
 from ormai_django.conf import ormai_settings
 from ormai_django.context import ToolContext, check_context
 from ormai_django.errors import PolicyConfigurationError, ToolError
@@ -114,7 +114,7 @@ def execute(call: Any, context: ToolContext, policy: Policy | None = None) -> di
                     errors.POLICY_NOT_CONFIGURED,
                     "The host's ormai_django policy is not configured; no tool can run.",
                 ) from None
-        invocation = Invocation(spec.name, arguments, ctx, policy)
+        invocation = Invocation(spec.name, arguments, ctx, policy, started=started)
         check_arguments(spec.name, arguments, spec.arguments, spec.required)
         result = spec.handler(invocation)
     except ToolError as exc:
@@ -130,18 +130,18 @@ def execute(call: Any, context: ToolContext, policy: Policy | None = None) -> di
             },
         }
     try:
-        event = record_event(
-            tool=tool_name,
-            context=context,
-            arguments=call_for_ledger(call) if arguments is None else ledger_json(arguments),
-            result=result,
-            duration_ms=round((time.perf_counter() - started) * 1000, 3),
-            model=invocation.model_label if invocation else "",
-            reason=invocation.reason if invocation else "",
-            affected_rows=invocation.affected_rows if invocation else None,
-            changes=invocation.changes if invocation else None,
-            idempotency_key=invocation.idempotency_key if invocation else "",
-        )
+        if invocation is not None and invocation.audit_event is not None:
+            event = invocation.audit_event  # written with the write, in its transaction
+        elif invocation is not None:
+            event = record_invocation(invocation, result)
+        else:
+            event = record_event(
+                tool=tool_name,
+                context=context,
+                arguments=call_for_ledger(call) if arguments is None else ledger_json(arguments),
+                result=result,
+                duration_ms=round((time.perf_counter() - started) * 1000, 3),
+            )
     except Exception:
         # No audit row, no answer: a read whose audit failed returns nothing.
         logger.exception("ormai_django: could not write the audit row of %s", tool_name)

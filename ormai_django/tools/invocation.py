@@ -6,6 +6,7 @@ the audit row must say (the model, the reason, the rows touched).
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -24,6 +25,11 @@ class Invocation:
     idempotency_key: str = ""
     affected_rows: int | None = None
     changes: list[dict[str, Any]] | None = field(default=None)
+    # The event this call follows from (an idempotent replay's original write).
+    caused_by: Any = None
+    # Set when the call wrote its own audit row, inside its transaction.
+    audit_event: Any = None
+    started: float = field(default_factory=time.perf_counter)
 
     def resolve_model(self, name: Any) -> ModelPolicy:
         """The registered model the call names; recorded for the audit row."""

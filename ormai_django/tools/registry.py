@@ -10,6 +10,7 @@ from ormai_django import errors
 from ormai_django.errors import ToolError
 from ormai_django.tools import reads
 from ormai_django.tools.invocation import Invocation
+from ormai_django.writes.pipeline import run_write
 
 
 @dataclass(frozen=True)
@@ -60,6 +61,35 @@ TOOLS: dict[str, ToolSpec] = {
             ("model", "where", "aggregations", "group_by"),
             ("model", "aggregations"),
             reads.aggregate,
+        ),
+        ToolSpec(
+            "db.create",
+            "Create one row from 'data' (writable fields only), saying why in 'reason'. "
+            "'dry_run': true previews it; an 'idempotency_key' makes a retry safe.",
+            ("model", "data", "reason", "idempotency_key", "dry_run"),
+            ("model", "data"),
+            run_write,
+            writes=True,
+        ),
+        ToolSpec(
+            "db.update",
+            "Set 'data' (writable fields only) on one row ('id') or on the rows matching a "
+            "non-empty 'where', saying why in 'reason'. 'dry_run': true shows every row's "
+            "before and after without changing anything.",
+            ("model", "id", "where", "data", "reason", "idempotency_key", "dry_run"),
+            ("model", "data"),
+            run_write,
+            writes=True,
+        ),
+        ToolSpec(
+            "db.delete",
+            "Delete one row ('id') or the rows matching a non-empty 'where' (a soft delete "
+            "where the model has one), saying why in 'reason'. 'dry_run': true lists what "
+            "would go, cascade included.",
+            ("model", "id", "where", "reason", "idempotency_key", "dry_run"),
+            ("model",),
+            run_write,
+            writes=True,
         ),
     )
 }

@@ -29,6 +29,14 @@ def to_json(value: Any) -> Any:
     return str(value)
 
 
+def json_native(field: Any) -> bool:
+    """Whether the field's values are JSON as they come from the database (ints, text,
+    booleans): no conversion needed."""
+    if field.is_relation:
+        field = field.target_field
+    return field_type(field) in ("integer", "string", "boolean")
+
+
 def _iso(value: Any) -> Any:
     return None if value is None else value.isoformat()
 

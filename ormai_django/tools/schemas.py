@@ -27,6 +27,8 @@ def _models_summary(policy: Policy) -> str:
             note = info.type
             if info.masked:
                 note += ", masked: not filterable"
+            if info.writable:
+                note += ", writable"
             if info.related_model is not None and policy.for_model(info.related_model):
                 note += f" -> {policy.for_model(info.related_model).name}"
             fields.append(f"{info.name} ({note})")
@@ -81,6 +83,22 @@ def _argument_schemas(policy: Policy) -> dict[str, dict[str, Any]]:
                 f"Functions: {', '.join(AGGREGATES)}."
             ),
             "additionalProperties": {"type": "object"},
+        },
+        "data": {
+            "type": "object",
+            "description": "Field values to write: writable fields only (db.describe lists them).",
+        },
+        "reason": {
+            "type": "string",
+            "description": "Why, in one sentence in the user's terms; recorded in the audit log.",
+        },
+        "idempotency_key": {
+            "type": "string",
+            "description": "A unique string per intended change; resend it unchanged on retry.",
+        },
+        "dry_run": {
+            "type": "boolean",
+            "description": "Preview: the exact rows and values, changing nothing.",
         },
         "group_by": {
             "type": "array",

@@ -1,0 +1,68 @@
+"""Idempotency keys: a retried write returns its first result and runs nothing.
+
+The record is keyed by (principal, key) and holds a hash of what the call does
+(tool, model, id or where, data: not the reason's wording, not ``dry_run``) and
+the result it returned. It is written in the write's transaction; when two
+retries race, the unique constraint lets one commit and the other replays it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+from typing import Any
+
+from django.utils import timezone
+
+from ormai_django import errors
+from ormai_django.errors import ToolError
+from ormai_django.models import IdempotencyRecord
+
+# Arguments that don't change what a call does.
+_NOT_HASHED = ("reason", "idempotency_key", "dry_run")
+# Outcomes worth replaying: a denial or an error should be retried for real.
+STORED_OUTCOMES = ("ok", "pending_approval")
+
+
+def arguments_hash(tool: str, arguments: dict[str, Any]) -> str:
+    what = {k: v for k, v in arguments.items() if k not in _NOT_HASHED}
+    blob = json.dumps([tool, what], sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(blob.encode()).hexdigest()
+
+
+def find(principal: str, key: str) -> IdempotencyRecord | None:
+    return IdempotencyRecord.objects.filter(principal=principal, key=key).first()
+
+
+def replay(record: IdempotencyRecord, tool: str, digest: str) -> dict[str, Any]:
+    """The stored result, or ``IDEMPOTENCY_KEY_CONFLICT`` when the key did something else."""
+    if record.tool != tool or record.arguments_hash != digest:
+        raise ToolError(
+            errors.IDEMPOTENCY_KEY_CONFLICT,
+            f"The idempotency_key {record.key!r} was already used by this agent for a "
+            f"different call ({record.tool}). Use a new key for a new change; resend a "
+            "retry with exactly the same arguments.",
+        )
+    return {**record.result, "idempotent_replay": True}
+
+
+def remember(
+    principal: str, key: str, tool: str, digest: str, result: dict[str, Any], event: Any
+) -> None:
+    if result.get("outcome") in STORED_OUTCOMES:
+        IdempotencyRecord.objects.create(
+            principal=principal,
+            key=key,
+            tool=tool,
+            arguments_hash=digest,
+            result=result,
+            audit_event=event,
+        )
+
+
+def purge(older_than: dt.timedelta) -> int:
+    """Delete records older than ``older_than``; a retry after that runs again."""
+    cutoff = timezone.now() - older_than
+    deleted, _ = IdempotencyRecord.objects.filter(created_at__lt=cutoff).delete()
+    return deleted

@@ -1,0 +1,431 @@
+"""What each write tool does: preview it, lock and measure its rows, validate, execute.
+
+Updates and soft deletes run as ``QuerySet.update()`` by primary-key batches, each
+followed by one ``INSERT ... SELECT`` of history rows, so a write over 10,000 rows
+takes a constant number of statements per batch. Before values are read once,
+when the rows are locked; after values are what the write set. Creates save one
+instance (its signals fire). Hard deletes run Django's ``Collector``, so the
+cascade is exactly what ``QuerySet.delete()`` would do, signals included.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.db import connections, models, router
+from django.db.models.deletion import Collector
+from django.utils import timezone
+
+from ormai_django import errors
+from ormai_django.context import ToolContext
+from ormai_django.errors import ToolDenied, ToolError
+from ormai_django.policy.masking import get_masker, masking_function
+from ormai_django.tools.invocation import Invocation
+from ormai_django.tools.rows import json_native, to_json
+from ormai_django.tools.scope import tenant_value, visible_rows
+from ormai_django.tools.values import to_field_value
+from ormai_django.tools.where import compile_where
+from ormai_django.writes.data import messages_of, validation_error, writable_values
+from ormai_django.writes.gate import WriteCall
+from ormai_django.writes.history import write_history
+from ormai_django.writes.request import WriteRequest
+
+MAX_IDS = 100
+
+
+@dataclass(frozen=True)
+class WriteCheck:
+    """What a policy validator sees; ``instance`` is the row as it would be (creates and
+    single-row updates), ``None`` for a write over many rows."""
+
+    tool: str
+    model: str
+    data: dict[str, Any]
+    context: ToolContext
+    instance: models.Model | None
+
+
+def full_row(instance: models.Model) -> dict[str, Any]:
+    return {f.name: to_json(getattr(instance, f.attname)) for f in instance._meta.concrete_fields}
+
+
+def ledger_changes(
+    pk: models.Field, fields: list[models.Field], rows: list[tuple[Any, ...]], values: dict
+) -> list[dict[str, Any]]:
+    """``[{"pk", "before", "after"}]`` for rows ``(pk, *before values)`` that got ``values``.
+
+    This runs once per row touched, so the JSON conversion is chosen once per field.
+    """
+    after = {f.name: to_json(values[f.attname]) for f in fields}
+    names = [f.name for f in fields]
+    plain = all(json_native(f) for f in (pk, *fields))
+    if plain and len(fields) == 1:
+        (name,) = names
+        return [{"pk": key, "before": {name: old}, "after": after} for key, old in rows]
+    if plain:
+        return [
+            {"pk": row[0], "before": dict(zip(names, row[1:], strict=True)), "after": after}
+            for row in rows
+        ]
+    return [
+        {
+            "pk": to_json(row[0]),
+            "before": {name: to_json(v) for name, v in zip(names, row[1:], strict=True)},
+            "after": after,
+        }
+        for row in rows
+    ]
+
+
+class WriteOperation:
+    """The steps every write shares; subclasses fill in what differs."""
+
+    history_type = "~"
+
+    def __init__(self, inv: Invocation, req: WriteRequest) -> None:
+        self.inv, self.req, self.mp = inv, req, req.mp
+        self.model = req.mp.model
+        self.policy = inv.policy
+        self.tenant = inv.tenant_id
+        self.using = router.db_for_write(self.model)
+        self.affected = 0
+        self.ids: list[Any] = []
+
+    def prepare(self) -> None:
+        """Checks that need no row: the data's fields and values."""
+
+    def call(self) -> WriteCall:
+        return WriteCall(
+            tool=self.req.tool,
+            model=self.mp.name,
+            data=self.req.data,
+            where=self.req.where,
+            affected_rows=self.affected,
+            reason=self.req.reason,
+            context=self.inv.context,
+        )
+
+    def target(self) -> models.QuerySet:
+        rows = visible_rows(self.mp, self.tenant)
+        if self.req.by_id:
+            return rows.filter(pk=to_field_value(self.model._meta.pk, self.req.pk, "'id'"))
+        return rows.filter(compile_where(self.policy, self.mp, self.req.where, self.tenant))
+
+    def not_found(self) -> ToolError:
+        return ToolError(
+            errors.NOT_FOUND,
+            f"No {self.mp.name} with id {self.req.pk!r} is visible to you; "
+            "use db.query to search for it.",
+        )
+
+    def run_validators(self, instance: models.Model | None) -> None:
+        check = WriteCheck(self.req.tool, self.mp.name, self.req.data, self.inv.context, instance)
+        for validator in self.mp.writes.validators:
+            try:
+                validator(check)
+            except ValidationError as exc:
+                raise validation_error(messages_of(exc), "The change") from None
+
+    def result(self) -> dict[str, Any]:
+        ids = [to_json(pk) for pk in self.ids[:MAX_IDS]]
+        result = {"outcome": "ok", "affected_rows": self.affected, "ids": ids}
+        if len(self.ids) > MAX_IDS:
+            result["ids_truncated"] = True
+        return result
+
+    def shown(self, field: models.Field, value: Any) -> Any:
+        """A before value as the agent may see it (masked fields masked)."""
+        info = self.mp.fields.get(field.name)
+        if info is not None and info.masked:
+            return masking_function(get_masker(), info.mask_kind, info.field)(value)
+        return to_json(value)
+
+    def preview_cap(self) -> int:
+        return self.policy.profile.max_preview_rows
+
+
+class CreateOperation(WriteOperation):
+    history_type = "+"
+
+    def prepare(self) -> None:
+        values = writable_values(self.policy, self.mp, self.req.data, self.tenant)
+        if self.mp.tenant_field:
+            # Creates are stamped with the context's tenant; the agent can't choose it.
+            field = self.model._meta.get_field(self.mp.tenant_field)
+            values[field.attname] = tenant_value(self.mp, self.tenant)
+        self.instance = self.model(**values)
+
+    def measure(self) -> None:
+        self.affected = 1
+
+    def validate(self) -> None:
+        try:
+            self.instance.full_clean()
+        except ValidationError as exc:
+            raise validation_error(messages_of(exc)) from None
+        self.run_validators(self.instance)
+
+    def preview(self) -> dict[str, Any]:
+        self.measure()
+        self.validate()
+        after = {
+            f"{f.name}_after": to_json(getattr(self.instance, f.attname))
+            for f in self.model._meta.concrete_fields
+            if f.name in self.mp.fields and not f.primary_key
+        }
+        return {"would_change": [{"id": None, **after}], "truncated": False}
+
+    def execute(self) -> list[dict[str, Any]]:
+        instance = self.instance
+        # Signals fire as for any save(); django-simple-history's row is ours, in bulk form.
+        instance.skip_history_when_saving = True
+        try:
+            instance.save(force_insert=True, using=self.using)
+        finally:
+            del instance.skip_history_when_saving
+        manager = self.model._base_manager.db_manager(self.using)
+        write_history(manager.filter(pk=instance.pk), "+", self.req.reason, timezone.now())
+        self.ids = [instance.pk]
+        return [{"pk": to_json(instance.pk), "after": full_row(instance)}]
+
+
+class UpdateOperation(WriteOperation):
+    def prepare(self) -> None:
+        self.values = writable_values(self.policy, self.mp, self.req.data, self.tenant)
+
+    def set_fields(self) -> list[models.Field]:
+        by_attname = {f.attname: f for f in self.model._meta.concrete_fields}
+        fields = [by_attname[attname] for attname in self.values]
+        # As save() would: auto_now fields move with every write.
+        fields += [f for f in by_attname.values() if getattr(f, "auto_now", False)]
+        return list(dict.fromkeys(fields))
+
+    def measure(self) -> None:
+        """Lock the rows (in primary-key order) and read what the write will replace."""
+        pk_name = self.model._meta.pk.attname
+        # The primary key, then the values the write replaces (the audit's before).
+        fetch = [pk_name, *(f.attname for f in self.set_fields())]
+        locked = self.target().select_for_update(of=("self",)).order_by("pk")
+        if self.req.by_id:
+            # One row: all of it, for full_clean() on the row as it would be.
+            self.instance_values = locked.values(
+                *(f.attname for f in self.model._meta.concrete_fields)
+            ).first()
+            self.rows = (
+                [tuple(self.instance_values[a] for a in fetch)] if self.instance_values else []
+            )
+        else:
+            # Fetched in large chunks (Django's iterator fetches 100 rows at a time);
+            # the field converters still apply.
+            compiler = locked.values_list(*fetch).query.get_compiler(self.using)
+            self.rows = list(compiler.results_iter(tuple_expected=True, chunk_size=2000))
+        if self.req.by_id and not self.rows:
+            raise self.not_found()
+        self.affected = len(self.rows)
+        self.ids = [row[0] for row in self.rows]
+
+    def validate(self) -> None:
+        instance = None
+        if self.req.by_id and self.rows:
+            instance = self.model(**self.instance_values)
+            for attname, value in self.values.items():
+                setattr(instance, attname, value)
+            untouched = [f.name for f in self.model._meta.fields if f.attname not in self.values]
+            try:
+                instance.full_clean(exclude=untouched)
+            except ValidationError as exc:
+                raise validation_error(messages_of(exc)) from None
+        self.run_validators(instance)
+
+    def preview(self) -> dict[str, Any]:
+        rows = self.target()
+        self.affected = rows.count()
+        if self.req.by_id and not self.affected:
+            raise self.not_found()
+        fields = [f for f in self.set_fields() if f.attname in self.values]
+        sample = rows.order_by("pk").values("pk", *(f.attname for f in fields))
+        would_change = [
+            {
+                "id": to_json(row["pk"]),
+                **{
+                    key: value
+                    for f in fields
+                    for key, value in (
+                        (f"{f.name}_before", self.shown(f, row[f.attname])),
+                        (f"{f.name}_after", to_json(self.values[f.attname])),
+                    )
+                },
+            }
+            for row in sample[: self.preview_cap()]
+        ]
+        return {"would_change": would_change, "truncated": self.affected > len(would_change)}
+
+    def execute(self) -> list[dict[str, Any]]:
+        now = timezone.now()
+        fields = self.set_fields()
+        values = {
+            f.attname: now if getattr(f, "auto_now", False) else self.values[f.attname]
+            for f in fields
+        }
+        # The rows are locked; the same filter selects them for the history copy (with
+        # the new values: the after-state) and the update. Both must see exactly the
+        # rows captured, or the write is rolled back as a conflict.
+        rows = self.target()
+        copied = write_history(rows, "~", self.req.reason, now, setting=values)
+        updated = rows.update(**values)
+        if updated != self.affected or copied not in (None, self.affected):
+            raise ToolError(
+                errors.WRITE_CONFLICT,
+                "The rows matching the write changed while it ran; it was rolled back and "
+                "nothing was changed. Send the call again.",
+            )
+        return ledger_changes(self.model._meta.pk, fields, self.rows, values)
+
+
+class SoftDeleteOperation(UpdateOperation):
+    """db.delete on a model with a soft-delete field: the rows are marked, not removed."""
+
+    def prepare(self) -> None:
+        field = self.model._meta.get_field(self.mp.soft_delete_field)
+        marker = True if isinstance(field, models.BooleanField) else timezone.now()
+        if isinstance(field, models.DateField) and not isinstance(field, models.DateTimeField):
+            marker = timezone.localdate()
+        self.values = {field.attname: marker}
+
+    def validate(self) -> None:
+        self.run_validators(None)
+
+
+class HardDeleteOperation(WriteOperation):
+    """db.delete without a soft-delete field: Django's Collector, cascade and all."""
+
+    history_type = "-"
+
+    def measure(self, lock: bool = True) -> None:
+        rows = self.target().order_by("pk")
+        if lock:
+            rows = rows.select_for_update(of=("self",))
+        self.ids = list(rows.values_list("pk", flat=True))
+        if self.req.by_id and not self.ids:
+            raise self.not_found()
+        self.affected = len(self.ids)
+
+    def collect(self) -> None:
+        """What the delete removes or changes, and their before-state, model by model."""
+        self.collector = Collector(using=self.using, origin=self.model)
+        manager = self.model._base_manager.db_manager(self.using)
+        # SQLite binds at most 999 parameters per statement.
+        size = min(2000, (connections[self.using].features.max_query_params or 2010) - 10)
+        for start in range(0, len(self.ids), size):
+            self.collector.collect(list(manager.filter(pk__in=self.ids[start : start + size])))
+        self.removed: list[tuple[type[models.Model], dict[str, Any]]] = []
+        for model, instances in self.collector.data.items():
+            self.removed += [(model, full_row(i)) for i in sorted(instances, key=lambda i: i.pk)]
+        for queryset in self.collector.fast_deletes:
+            names = [f.name for f in queryset.model._meta.concrete_fields]
+            attnames = [f.attname for f in queryset.model._meta.concrete_fields]
+            for values in queryset.values_list(*attnames):
+                row = {n: to_json(v) for n, v in zip(names, values, strict=True)}
+                self.removed.append((queryset.model, row))
+        self.nulled: list[tuple[type[models.Model], models.Field, Any, Any, Any]] = []
+        for (field, value), groups in self.collector.field_updates.items():
+            for objs in groups:
+                pairs = (
+                    objs.values_list("pk", field.attname)
+                    if isinstance(objs, models.QuerySet)
+                    else [(o.pk, getattr(o, field.attname)) for o in objs]
+                )
+                self.nulled += [(field.model, field, pk, old, value) for pk, old in pairs]
+        own = {to_json(pk) for pk in self.ids}
+        pk_of = {m: m._meta.pk.name for m, _ in self.removed}
+        self.cascade: dict[str, list[Any]] = {}
+        for model, row in self.removed:
+            if model is not self.model or row[pk_of[model]] not in own:
+                self.cascade.setdefault(model._meta.label, []).append(row[pk_of[model]])
+        for model, _, pk, _, _ in self.nulled:
+            self.cascade.setdefault(model._meta.label, []).append(to_json(pk))
+        self.check_cascade()
+
+    def check_cascade(self) -> None:
+        if not self.cascade:
+            return
+        summary = ", ".join(f"{len(ids)} {label}" for label, ids in self.cascade.items())
+        if not self.mp.writes.allow_cascade_delete:
+            raise ToolDenied(
+                errors.CASCADE_NOT_ALLOWED,
+                f"Deleting these {self.mp.name} rows would also delete or change {summary}; "
+                "the policy doesn't allow cascading deletes here. Delete or detach those "
+                "rows first, or ask a human.",
+                cascade={label: len(ids) for label, ids in self.cascade.items()},
+            )
+        for model, row in self.removed:
+            target = self.policy.for_model(model)
+            foreign = (
+                target is not None
+                and target.tenant_field is not None
+                and row.get(target.tenant_field) != to_json(tenant_value(target, self.tenant))
+            )
+            if foreign:
+                raise ToolDenied(
+                    errors.CASCADE_NOT_ALLOWED,
+                    f"Deleting these {self.mp.name} rows would cascade into rows of another "
+                    "tenant; nothing was deleted. Ask a human to look at this data.",
+                )
+
+    def validate(self) -> None:
+        self.run_validators(None)
+
+    def preview(self) -> dict[str, Any]:
+        self.measure(lock=False)  # a dry run reads; it locks nothing
+        self.collect()
+        cap = self.preview_cap()
+        own = {to_json(pk) for pk in self.ids[:cap]}
+        shown = [f for f in self.model._meta.concrete_fields if f.name in self.mp.fields]
+        would_change = [
+            {"id": row[self.model._meta.pk.name]}
+            | {f"{f.name}_before": self.shown(f, row[f.name]) for f in shown if not f.primary_key}
+            for model, row in self.removed
+            if model is self.model and row[self.model._meta.pk.name] in own
+        ]
+        cascade = {
+            label: {"count": len(ids), "ids": ids[:cap]} for label, ids in self.cascade.items()
+        }
+        return {
+            "would_change": would_change,
+            "truncated": self.affected > len(would_change),
+            "cascade": cascade,
+        }
+
+    def execute(self) -> list[dict[str, Any]]:
+        self.collect()
+        for instances in self.collector.data.values():
+            for instance in instances:
+                # django-simple-history records the delete itself, with this reason.
+                instance._change_reason = self.req.reason
+        self.collector.delete()
+        changes = [
+            {"model": model._meta.label, "pk": row[model._meta.pk.name], "before": row}
+            for model, row in self.removed
+        ]
+        changes += [
+            {
+                "model": model._meta.label,
+                "pk": to_json(pk),
+                "before": {field.name: to_json(old)},
+                "after": {field.name: to_json(new)},
+            }
+            for model, field, pk, old, new in self.nulled
+        ]
+        return changes
+
+
+def operation_for(inv: Invocation, req: WriteRequest) -> WriteOperation:
+    if req.tool == "db.create":
+        return CreateOperation(inv, req)
+    if req.tool == "db.update":
+        return UpdateOperation(inv, req)
+    if req.mp.soft_delete_field:
+        return SoftDeleteOperation(inv, req)
+    return HardDeleteOperation(inv, req)

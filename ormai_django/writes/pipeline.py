@@ -1,0 +1,94 @@
+"""The write half of the pipeline (DESIGN section 3, steps 4 to 10).
+
+    parse and check -> idempotency -> measure -> dry run -> budgets -> approval
+    -> execute (rows, history, audit row, idempotency record: one transaction)
+
+A refusal anywhere rolls the transaction back; the runtime then audits it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db import IntegrityError, transaction
+
+from ormai_django import errors
+from ormai_django.audit import record_invocation
+from ormai_django.errors import ToolDenied, ToolError
+from ormai_django.tools.invocation import Invocation
+from ormai_django.writes import budgets, idempotency
+from ormai_django.writes.gate import approval_needed
+from ormai_django.writes.operations import WriteOperation, operation_for
+from ormai_django.writes.request import parse_write
+
+
+def run_write(inv: Invocation) -> dict[str, Any]:
+    req = parse_write(inv)
+    operation = operation_for(inv, req)
+    operation.prepare()
+    if req.dry_run:
+        preview = operation.preview()
+        need = approval_needed(inv.policy, req.mp, operation.call())
+        return {
+            "outcome": "dry_run",
+            "affected_rows": operation.affected,
+            **preview,
+            "would_require_approval": need is not None,
+            **({"approvers_required": need.approvers} if need else {}),
+        }
+    principal = inv.context.principal
+    digest = idempotency.arguments_hash(req.tool, inv.arguments) if req.idempotency_key else ""
+    if req.idempotency_key:
+        record = idempotency.find(principal, req.idempotency_key)
+        if record is not None:
+            inv.caused_by = record.audit_event
+            return idempotency.replay(record, req.tool, digest)
+    try:
+        with transaction.atomic(using=operation.using):
+            result, event = _execute(inv, operation, principal, digest)
+    except IntegrityError:
+        # A concurrent retry with the same key committed first: replay what it did.
+        record = idempotency.find(principal, req.idempotency_key) if req.idempotency_key else None
+        if record is None:
+            raise ToolError(
+                errors.WRITE_CONFLICT,
+                "The write collided with a concurrent change or a database constraint and "
+                "was rolled back; nothing was changed. Read the rows again, then retry.",
+            ) from None
+        inv.caused_by = record.audit_event
+        return idempotency.replay(record, req.tool, digest)
+    except BaseException:
+        # Rolled back: the runtime audits the refusal, without the changes that didn't land.
+        inv.changes = inv.affected_rows = None
+        raise
+    inv.audit_event = event
+    return result
+
+
+def _execute(
+    inv: Invocation, operation: WriteOperation, principal: str, digest: str
+) -> tuple[dict[str, Any], Any]:
+    """Steps 5 and 7 to 10, inside the write's transaction."""
+    req = operation.req
+    operation.measure()
+    limit = inv.policy.max_writes_per_minute
+    slot = budgets.reserve(principal, limit) if limit else None
+    need = approval_needed(inv.policy, req.mp, operation.call())
+    if need is not None:
+        raise ToolDenied(
+            errors.APPROVAL_REQUIRED,
+            f"This write needs {need.approvers} human approval(s) ({'; '.join(need.reasons)}), "
+            "and approvals are not available here; nothing was changed.",
+            approvers_required=need.approvers,
+        )
+    operation.validate()
+    inv.changes = operation.execute()
+    inv.affected_rows = operation.affected
+    if slot is not None:
+        slot.spend()
+    result = operation.result()
+    event = record_invocation(inv, result)
+    result["audit_id"] = event.id
+    if req.idempotency_key:
+        idempotency.remember(principal, req.idempotency_key, req.tool, digest, result, event)
+    return result, event

@@ -1,0 +1,100 @@
+"""A write call's arguments, checked against the policy before any SQL touches data."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from ormai_django import errors
+from ormai_django.errors import ToolDenied, ToolError
+from ormai_django.policy.policy import ModelPolicy
+from ormai_django.tools.invocation import Invocation
+from ormai_django.tools.values import check_string, invalid
+
+MAX_REASON = 2000
+MAX_KEY = 200
+
+
+@dataclass(frozen=True)
+class WriteRequest:
+    tool: str
+    mp: ModelPolicy
+    data: dict[str, Any]
+    pk: Any
+    where: dict[str, Any] | None
+    reason: str
+    idempotency_key: str | None
+    dry_run: bool
+
+    @property
+    def by_id(self) -> bool:
+        return self.where is None
+
+
+def parse_write(inv: Invocation) -> WriteRequest:
+    """The checked request; raises the refusal an agent can act on."""
+    args = inv.arguments
+    mp = inv.resolve_model(args.get("model"))
+    rules = mp.writes
+    if not rules.enabled:
+        raise ToolDenied(
+            errors.WRITE_NOT_ALLOWED,
+            f"{mp.name} is read-only for agents; db.describe shows which models accept writes.",
+        )
+    dry_run = args.get("dry_run", False)
+    if dry_run is None:
+        dry_run = False
+    if not isinstance(dry_run, bool):
+        raise invalid("'dry_run' must be true or false")
+    reason = args.get("reason")
+    if reason is not None and not isinstance(reason, str):
+        raise ToolDenied(errors.REASON_REQUIRED, "'reason' must be a sentence saying why.")
+    reason = (reason or "").strip()
+    if rules.require_reason and not reason:
+        raise ToolDenied(
+            errors.REASON_REQUIRED,
+            f"Writes to {mp.name} need a 'reason': one sentence saying why, in the user's "
+            "terms (it is recorded in the audit log and the row's history).",
+        )
+    if len(reason) > MAX_REASON:
+        raise invalid(f"'reason' is limited to {MAX_REASON} characters")
+    check_string(reason, "'reason'")
+    inv.reason = reason
+    key = args.get("idempotency_key")
+    if key is not None:
+        if not isinstance(key, str) or not key.strip() or len(key) > MAX_KEY:
+            raise invalid(f"'idempotency_key' must be a non-empty string of at most {MAX_KEY}")
+        check_string(key, "'idempotency_key'")
+        inv.idempotency_key = key
+    elif rules.require_idempotency_key and not dry_run:
+        raise ToolDenied(
+            errors.IDEMPOTENCY_KEY_REQUIRED,
+            f"Writes to {mp.name} need an 'idempotency_key': a unique string per intended "
+            "change, sent again unchanged when you retry it.",
+        )
+    data = args.get("data")
+    if inv.tool in ("db.create", "db.update") and (not isinstance(data, dict) or not data):
+        raise invalid("'data' must be a non-empty object of field values to write")
+    pk, where = args.get("id"), args.get("where")
+    if inv.tool in ("db.update", "db.delete"):
+        if (pk is None) == (where is None):
+            raise invalid(
+                f"{inv.tool} needs exactly one of 'id' (one row) or 'where' (a non-empty "
+                "filter); it never touches a whole table."
+            )
+        if where is not None and (not isinstance(where, dict) or not where):
+            raise ToolError(
+                errors.INVALID_ARGUMENTS,
+                f"{inv.tool} with 'where' needs a non-empty filter; it never touches a whole "
+                "table. Use 'id' for one row.",
+            )
+    return WriteRequest(
+        tool=inv.tool,
+        mp=mp,
+        data=dict(data or {}),
+        pk=pk,
+        where=where,
+        reason=reason,
+        idempotency_key=key,
+        dry_run=dry_run,
+    )
