@@ -7,6 +7,7 @@ the policy has something to deny and to mask.
 """
 
 from django.db import models
+from django.utils import timezone
 from simple_history.models import HistoricalRecords
 
 from ormai_django import agent_model
@@ -90,8 +91,8 @@ class Note(models.Model):
     tenant_id = models.PositiveIntegerField(db_index=True)
     customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="notes")
     body = models.TextField()
-    author_email = models.EmailField()
-    created_at = models.DateTimeField()
+    author_email = models.EmailField(blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
     deleted_at = models.DateTimeField(null=True, blank=True)
 
     history = HistoricalRecords()

@@ -26,7 +26,7 @@ def build_policy() -> Policy:
             writable_fields={
                 "Subscription": ["plan", "seats"],
                 "Order": ["status"],
-                "Note": ["body"],
+                "Note": ["customer", "body"],
             },
         )
         .max_writes_per_minute(10)

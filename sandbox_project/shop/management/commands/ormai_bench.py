@@ -57,6 +57,7 @@ from ormai_django.policy.builder import PolicyBuilder
 from ormai_django.policy.policy import Policy
 from ormai_django.policy.profiles import DEFAULT_PROD
 from ormai_django.runtime import execute
+from sandbox_project.shop.bench_writes import write_cases, write_statement_cases
 
 TENANT = 7
 OTHER_TENANT = 8
@@ -96,6 +97,7 @@ class Bench:
     context: ToolContext
     rows: int
     customer_ids: list[int]
+    write_rows: int = 10_000
 
     def tool(self, name: str, **arguments: Any) -> Callable[[], dict[str, Any]]:
         return partial(execute, {"name": name, "arguments": arguments}, self.context, self.policy)
@@ -105,7 +107,8 @@ class Bench:
 
 
 def bench_policy(rows: int) -> Policy:
-    """The sandbox policy's reading rules, with pages as large as the bench reads."""
+    """The sandbox policy's reading rules, with pages as large as the bench reads, and
+    writes open on the fields the write cases change (no rate limit, no blast-radius cap)."""
     return (
         PolicyBuilder(DEFAULT_PROD)
         .register_models(["shop.Customer", "shop.Subscription", "shop.Order", "shop.Note"])
@@ -113,6 +116,11 @@ def bench_policy(rows: int) -> Policy:
         .mask_fields(["customer.email", "customer.phone"])
         .tenant_scope("tenant_id")
         .row_limits(max=max(1000, rows))
+        .enable_writes(
+            models=["Customer", "Order"],
+            writable_fields={"Customer": ["preferred_name"], "Order": ["status"]},
+            max_affected_rows=1_000_000,
+        )
         .build()
     )
 
@@ -222,9 +230,15 @@ def read_statement_cases(bench: Bench) -> list[StatementCase]:
     ]
 
 
-# Each builder turns the bench's data into cases; add write paths here.
-CASE_BUILDERS: list[Callable[[Bench], list[Case]]] = [read_cases]
-STATEMENT_BUILDERS: list[Callable[[Bench], list[StatementCase]]] = [read_statement_cases]
+# Each builder turns the bench's data into cases.
+CASE_BUILDERS: list[Callable[[Bench], list[Case]]] = [read_cases, write_cases]
+STATEMENT_BUILDERS: list[Callable[[Bench], list[StatementCase]]] = [
+    read_statement_cases,
+    write_statement_cases,
+]
+# Transaction control is not work the call does (and inside the bench's transaction
+# BEGIN/COMMIT become savepoints).
+TRANSACTION_CONTROL = ("BEGIN", "COMMIT", "ROLLBACK", "SAVEPOINT", "RELEASE SAVEPOINT")
 
 
 def _sample(fn: Callable[[], Any], inner: int) -> float:
@@ -265,12 +279,12 @@ def count_statements(case: StatementCase) -> int:
         result = case.call()
     if result["outcome"] != "ok":
         raise CommandError(f"{case.name}: expected outcome ok, got {result}")
-    return len(captured.captured_queries)
+    return sum(1 for q in captured.captured_queries if not q["sql"].startswith(TRANSACTION_CONTROL))
 
 
 class Command(BaseCommand):
     help = (
-        "Measure the cost of the read tools over the bare ORM (ratios, SQL statements per "
+        "Measure the cost of the tools over the bare ORM (ratios, SQL statements per "
         "call) on the configured database, inside a transaction that is rolled back."
     )
 
@@ -282,12 +296,20 @@ class Command(BaseCommand):
             "--repeat", type=int, default=15, help="Samples per path; the median is shown."
         )
         parser.add_argument(
+            "--write-rows",
+            type=int,
+            default=10_000,
+            help="Rows the bulk db.update case changes (default 10000).",
+        )
+        parser.add_argument(
             "--check", action="store_true", help="Exit non-zero when a target is missed."
         )
 
-    def handle(self, *args: Any, rows: int, repeat: int, check: bool, **options: Any) -> None:
-        if rows < 1 or repeat < 1:
-            raise CommandError("--rows and --repeat must be positive integers")
+    def handle(
+        self, *args: Any, rows: int, repeat: int, write_rows: int, check: bool, **options: Any
+    ) -> None:
+        if rows < 1 or repeat < 1 or write_rows < 1:
+            raise CommandError("--rows, --write-rows and --repeat must be positive integers")
         try:
             models = {name: apps.get_model("shop", name) for name in ("Customer", "Order")}
         except LookupError:
@@ -296,13 +318,13 @@ class Command(BaseCommand):
             ) from None
         with transaction.atomic():
             try:
-                timings, counts = self.run_bench(models, rows, repeat)
+                timings, counts = self.run_bench(models, rows, repeat, write_rows)
             finally:
                 transaction.set_rollback(True)  # the bench's rows and audit rows go away
         self.report(rows, repeat, timings, counts, check)
 
     def run_bench(
-        self, models: dict[str, type], rows: int, repeat: int
+        self, models: dict[str, type], rows: int, repeat: int, write_rows: int
     ) -> tuple[list[tuple[Case, float, float, float]], list[tuple[StatementCase, int]]]:
         policy = bench_policy(rows)
         masked = {n for n, f in policy.for_model(models["Customer"]).fields.items() if f.masked}
@@ -314,6 +336,7 @@ class Command(BaseCommand):
             context=ToolContext(principal="agent:ormai-bench", tenant_id=TENANT, run_id="bench"),
             rows=rows,
             customer_ids=create_data(models, rows),
+            write_rows=write_rows,
         )
         counts = [(c, count_statements(c)) for b in STATEMENT_BUILDERS for c in b(bench)]
         # Timed as in production: the debug cursor (DEBUG=True) adds work to every statement.

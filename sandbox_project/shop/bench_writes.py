@@ -1,0 +1,146 @@
+"""The write paths of ``ormai_bench``: ratios to the bare ORM and statement counts.
+
+- ``db.update`` of ``--write-rows`` rows (10,000 by default) with a ``where``, against
+  ``QuerySet.update()`` of the same rows. The tool also locks and reads the before
+  values, writes a history row per row and keeps every before/after in the audit row.
+  Target: at most 10x.
+- ``db.update`` of one row by id, against ``get()`` + ``save()`` of a model with
+  django-simple-history (which writes its history row). Target: at most 3x.
+- The SQL statements of one single-row audited update under the sandbox's own policy
+  (reason required, a rate limit): target at most 6; and the same with an idempotency key.
+"""
+
+from __future__ import annotations
+
+import itertools
+from typing import Any
+
+from django.utils import timezone
+
+from ormai_django.context import ToolContext
+from ormai_django.policy.loading import get_policy
+from ormai_django.runtime import execute
+
+WRITE_TENANT = 70
+UPDATE_TARGET = 10.0
+SINGLE_UPDATE_TARGET = 3.0
+UPDATE_STATEMENTS_TARGET = 6
+
+
+def create_write_data(models: dict[str, type], rows: int) -> None:
+    customer, order = models["Customer"], models["Order"]
+    now = timezone.now()
+    owner = customer.objects.create(
+        tenant_id=WRITE_TENANT,
+        name="Bench Writer",
+        email="bench.writer@example.com",
+        password_hash="pbkdf2_sha256$bench",
+        created_at=now,
+    )
+    order.objects.bulk_create(
+        (
+            order(
+                tenant_id=WRITE_TENANT,
+                customer=owner,
+                status="pending",
+                total_cents=i,
+                created_at=now,
+            )
+            for i in range(rows)
+        ),
+        batch_size=1000,
+    )
+
+
+def write_cases(bench: Any) -> list[Any]:
+    from sandbox_project.shop.management.commands.ormai_bench import Case
+
+    customer, order = bench.models["Customer"], bench.models["Order"]
+    rows = bench.write_rows
+    create_write_data(bench.models, rows)
+    context = ToolContext(principal="agent:ormai-bench", tenant_id=WRITE_TENANT, run_id="bench")
+    bare_status = itertools.cycle(("paid", "shipped"))
+    tool_status = itertools.cycle(("cancelled", "refunded"))
+
+    def bare_update() -> int:
+        selected = order.objects.filter(tenant_id=WRITE_TENANT, total_cents__gte=0)
+        return selected.update(status=next(bare_status))
+
+    def tool_update() -> dict[str, Any]:
+        call = {
+            "name": "db.update",
+            "arguments": {
+                "model": "Order",
+                "where": {"total_cents__gte": 0},
+                "data": {"status": next(tool_status)},
+                "reason": "bench: bulk status change",
+            },
+        }
+        return execute(call, context, bench.policy)
+
+    pk = bench.customer_ids[0]
+    bare_names = itertools.cycle(("Bare A", "Bare B"))
+    tool_names = itertools.cycle(("Tool A", "Tool B"))
+
+    def bare_save() -> Any:
+        row = customer.objects.get(pk=pk)
+        row.preferred_name = next(bare_names)
+        row.save()  # django-simple-history writes its row through post_save
+        return row
+
+    single = bench.tool(
+        "db.update", model="Customer", id=pk, reason="bench: rename", data={"preferred_name": ""}
+    )
+
+    def tool_save() -> dict[str, Any]:
+        single.args[0]["arguments"]["data"]["preferred_name"] = next(tool_names)
+        return single()
+
+    return [
+        Case(
+            f"db.update {rows} rows (where)",
+            bare_update,
+            tool_update,
+            target=UPDATE_TARGET,
+            agree=lambda bare, tool: tool["outcome"] == "ok" and tool["affected_rows"] == bare,
+        ),
+        Case(
+            "db.update 1 row vs get()+save()",
+            bare_save,
+            tool_save,
+            target=SINGLE_UPDATE_TARGET,
+            agree=lambda bare, tool: tool["outcome"] == "ok" and tool["ids"] == [bare.pk],
+        ),
+    ]
+
+
+def write_statement_cases(bench: Any) -> list[Any]:
+    from sandbox_project.shop.management.commands.ormai_bench import StatementCase
+
+    pk = bench.customer_ids[1]
+    context = ToolContext(principal="agent:ormai-bench-counted", tenant_id=7, run_id="bench")
+    keys = itertools.count()
+
+    def update(**extra: Any) -> Any:
+        def call() -> dict[str, Any]:
+            arguments = {
+                "model": "Customer",
+                "id": pk,
+                "data": {"preferred_name": f"Counted {next(keys)}"},
+                "reason": "bench: count the statements",
+                **extra,
+            }
+            return execute({"name": "db.update", "arguments": arguments}, context, get_policy())
+
+        return call
+
+    update()()  # the principal's first write creates its budget row; count a steady state
+    return [
+        StatementCase(
+            "db.update 1 row (sandbox policy)", update(), target=UPDATE_STATEMENTS_TARGET
+        ),
+        StatementCase(
+            "db.update 1 row + idempotency key",
+            lambda: update(idempotency_key=f"bench-{next(keys)}")(),
+        ),
+    ]
