@@ -7,6 +7,7 @@ changes ``ORMAI`` with ``override_settings``. Nothing here writes into
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
@@ -21,6 +22,9 @@ DEFAULTS: dict[str, Any] = {
     "CURSOR_SALT": "ormai_django.cursor",
     # A call (as JSON) larger than this is refused before it is parsed.
     "MAX_CALL_BYTES": 256 * 1024,
+    # How long idempotency records are kept (ormai_purge_idempotency and the Celery task
+    # purge_idempotency_records delete older ones; a retry after that runs again).
+    "IDEMPOTENCY_RETENTION": timedelta(days=7),
 }
 
 

@@ -1,0 +1,32 @@
+"""Celery tasks of ormai_django (Celery is optional: only Celery workers import this module).
+
+Schedule them with Celery beat, e.g. in the project's settings::
+
+    CELERY_BEAT_SCHEDULE = {
+        "ormai-purge-idempotency": {
+            "task": "ormai_django.tasks.purge_idempotency_records",
+            "schedule": 3600.0,
+        },
+    }
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from celery import shared_task
+
+from ormai_django.conf import ormai_settings
+from ormai_django.writes.idempotency import purge
+
+
+@shared_task(name="ormai_django.tasks.purge_idempotency_records")
+def purge_idempotency_records(older_than_seconds: float | None = None) -> int:
+    """Delete idempotency records older than ``older_than_seconds`` (default: the
+    ``IDEMPOTENCY_RETENTION`` setting); returns how many were deleted."""
+    older_than = (
+        timedelta(seconds=older_than_seconds)
+        if older_than_seconds is not None
+        else ormai_settings.IDEMPOTENCY_RETENTION
+    )
+    return purge(older_than)
