@@ -67,8 +67,7 @@ def write_history(
         selected.append(value)
     connection = connections[rows.db]
     quote = connection.ops.quote_name
-    # In primary-key order: the history table's index on the row id fills in order.
-    copy = rows.order_by("pk").values_list(*selected)
+    copy = rows.order_by().values_list(*selected)
     select_sql, params = copy.query.get_compiler(rows.db).as_sql()
     with connection.cursor() as cursor:
         cursor.execute(
