@@ -152,7 +152,8 @@ def execute(call: Any, context: ToolContext, policy: Policy | None = None) -> di
                 "message": "The call could not be audited, so its result is withheld.",
             },
         }
-    result["audit_id"] = event.id
+    # A replayed result keeps the audit id of the write it replays (its own row says caused_by).
+    result.setdefault("audit_id", event.id)
     return result
 
 

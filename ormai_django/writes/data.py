@@ -6,6 +6,7 @@ not soft-deleted), so a write can't link to another tenant's data.
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Any
 
 from django.core.exceptions import ValidationError
@@ -18,12 +19,12 @@ from ormai_django.tools.scope import visible_rows
 from ormai_django.tools.values import to_field_value
 
 
-def validation_error(fields: dict[str, list[str]], what: str = "The values") -> ToolError:
+def validation_error(fields: dict[str, list[str]]) -> ToolError:
     listed = "; ".join(f"{name}: {' '.join(messages)}" for name, messages in fields.items())
     return ToolError(
         errors.VALIDATION_FAILED,
-        f"{what} don't pass the model's validation, so nothing was written ({listed}). "
-        "Fix these fields and send the call again.",
+        f"The write doesn't pass the model's validation, so nothing was written ({listed}). "
+        "Fix these values and send the call again.",
         fields=fields,
     )
 
@@ -81,7 +82,11 @@ def _clean(policy: Policy, field: models.Field, value: Any, tenant_id: Any) -> A
     if field.is_relation:
         return _visible_target(policy, field, python, tenant_id)
     # to_python again, then choices, blank/null and the field's validators (max_length...).
-    return field.clean(python, None)
+    cleaned = field.clean(python, None)
+    if isinstance(field, models.DecimalField) and cleaned is not None:
+        # As the database will store it, so the ledger's after equals the row.
+        cleaned = cleaned.quantize(Decimal(1).scaleb(-field.decimal_places))
+    return cleaned
 
 
 def _visible_target(policy: Policy, field: models.Field, pk: Any, tenant_id: Any) -> Any:

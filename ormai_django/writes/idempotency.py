@@ -1,7 +1,8 @@
 """Idempotency keys: a retried write returns its first result and runs nothing.
 
 The record is keyed by (principal, key) and holds a hash of what the call does
-(tool, model, id or where, data: not the reason's wording, not ``dry_run``) and
+(tool, model, id or where, data, the tenant: not the reason's wording, not
+``dry_run``) and
 the result it returned. It is written in the write's transaction; when two
 retries race, the unique constraint lets one commit and the other replays it.
 """
@@ -25,9 +26,11 @@ _NOT_HASHED = ("reason", "idempotency_key", "dry_run")
 STORED_OUTCOMES = ("ok", "pending_approval")
 
 
-def arguments_hash(tool: str, arguments: dict[str, Any]) -> str:
+def arguments_hash(tool: str, arguments: dict[str, Any], tenant_id: Any) -> str:
+    """What the call does, in whose tenant: the same key from another tenant is another
+    call (a conflict), never a replay of that tenant's result."""
     what = {k: v for k, v in arguments.items() if k not in _NOT_HASHED}
-    blob = json.dumps([tool, what], sort_keys=True, separators=(",", ":"))
+    blob = json.dumps([tool, what, tenant_id], sort_keys=True, separators=(",", ":"), default=str)
     return hashlib.sha256(blob.encode()).hexdigest()
 
 

@@ -1,8 +1,8 @@
 """What each write tool does: preview it, lock and measure its rows, validate, execute.
 
-Updates and soft deletes run as ``QuerySet.update()`` by primary-key batches, each
-followed by one ``INSERT ... SELECT`` of history rows, so a write over 10,000 rows
-takes a constant number of statements per batch. Before values are read once,
+Updates and soft deletes run as one ``QuerySet.update()`` with the filter that
+locked the rows, after one ``INSERT ... SELECT`` of their history rows, so a write
+over 10,000 rows takes the same few statements as a write over one. Before values are read once,
 when the rows are locked; after values are what the write set. Creates save one
 instance (its signals fire). Hard deletes run Django's ``Collector``, so the
 cascade is exactly what ``QuerySet.delete()`` would do, signals included.
@@ -15,7 +15,7 @@ from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.db import connections, models, router
-from django.db.models.deletion import Collector
+from django.db.models.deletion import Collector, ProtectedError, RestrictedError
 from django.utils import timezone
 
 from ormai_django import errors
@@ -29,7 +29,7 @@ from ormai_django.tools.values import to_field_value
 from ormai_django.tools.where import compile_where
 from ormai_django.writes.data import messages_of, validation_error, writable_values
 from ormai_django.writes.gate import WriteCall
-from ormai_django.writes.history import write_history
+from ormai_django.writes.history import history_model, write_history
 from ormai_django.writes.request import WriteRequest
 
 MAX_IDS = 100
@@ -120,13 +120,28 @@ class WriteOperation:
             "use db.query to search for it.",
         )
 
+    def visible_messages(self, fields: dict[str, list[str]]) -> dict[str, list[str]]:
+        """Errors on fields agents can't see are reported without naming the field."""
+        shown: dict[str, list[str]] = {}
+        for name, messages in fields.items():
+            if name == "__all__" or name in self.mp.fields:
+                shown.setdefault(name, []).extend(messages)
+            else:
+                hidden = (
+                    f"A field of {self.mp.name} that agents can't see or set refuses this "
+                    "write (a value it needs, or a rule it checks)."
+                )
+                if hidden not in shown.setdefault("__all__", []):
+                    shown["__all__"].append(hidden)
+        return shown
+
     def run_validators(self, instance: models.Model | None) -> None:
         check = WriteCheck(self.req.tool, self.mp.name, self.req.data, self.inv.context, instance)
         for validator in self.mp.writes.validators:
             try:
                 validator(check)
             except ValidationError as exc:
-                raise validation_error(messages_of(exc), "The change") from None
+                raise validation_error(self.visible_messages(messages_of(exc))) from None
 
     def result(self) -> dict[str, Any]:
         ids = [to_json(pk) for pk in self.ids[:MAX_IDS]]
@@ -164,7 +179,7 @@ class CreateOperation(WriteOperation):
         try:
             self.instance.full_clean()
         except ValidationError as exc:
-            raise validation_error(messages_of(exc)) from None
+            raise validation_error(self.visible_messages(messages_of(exc))) from None
         self.run_validators(self.instance)
 
     def preview(self) -> dict[str, Any]:
@@ -194,6 +209,7 @@ class CreateOperation(WriteOperation):
 class UpdateOperation(WriteOperation):
     def prepare(self) -> None:
         self.values = writable_values(self.policy, self.mp, self.req.data, self.tenant)
+        self.instance_values: dict[str, Any] | None = None  # the whole row, for one-row writes
 
     def set_fields(self) -> list[models.Field]:
         by_attname = {f.attname: f for f in self.model._meta.concrete_fields}
@@ -228,7 +244,7 @@ class UpdateOperation(WriteOperation):
 
     def validate(self) -> None:
         instance = None
-        if self.req.by_id and self.rows:
+        if self.instance_values is not None:
             instance = self.model(**self.instance_values)
             for attname, value in self.values.items():
                 setattr(instance, attname, value)
@@ -236,7 +252,7 @@ class UpdateOperation(WriteOperation):
             try:
                 instance.full_clean(exclude=untouched)
             except ValidationError as exc:
-                raise validation_error(messages_of(exc)) from None
+                raise validation_error(self.visible_messages(messages_of(exc))) from None
         self.run_validators(instance)
 
     def preview(self) -> dict[str, Any]:
@@ -244,6 +260,11 @@ class UpdateOperation(WriteOperation):
         self.affected = rows.count()
         if self.req.by_id and not self.affected:
             raise self.not_found()
+        if self.req.by_id:
+            # Validated as the real call would be, so a clean preview means a clean write.
+            attnames = [f.attname for f in self.model._meta.concrete_fields]
+            self.instance_values = rows.values(*attnames).first()
+        self.validate()
         fields = [f for f in self.set_fields() if f.attname in self.values]
         sample = rows.order_by("pk").values("pk", *(f.attname for f in fields))
         would_change = [
@@ -293,6 +314,7 @@ class SoftDeleteOperation(UpdateOperation):
         if isinstance(field, models.DateField) and not isinstance(field, models.DateTimeField):
             marker = timezone.localdate()
         self.values = {field.attname: marker}
+        self.instance_values = None
 
     def validate(self) -> None:
         self.run_validators(None)
@@ -311,6 +333,9 @@ class HardDeleteOperation(WriteOperation):
         if self.req.by_id and not self.ids:
             raise self.not_found()
         self.affected = len(self.ids)
+        # The cascade is part of the write: known (and refused if it must be) before any
+        # approval or budget is spent on it.
+        self.collect()
 
     def collect(self) -> None:
         """What the delete removes or changes, and their before-state, model by model."""
@@ -318,8 +343,17 @@ class HardDeleteOperation(WriteOperation):
         manager = self.model._base_manager.db_manager(self.using)
         # SQLite binds at most 999 parameters per statement.
         size = min(2000, (connections[self.using].features.max_query_params or 2010) - 10)
-        for start in range(0, len(self.ids), size):
-            self.collector.collect(list(manager.filter(pk__in=self.ids[start : start + size])))
+        try:
+            for start in range(0, len(self.ids), size):
+                batch = list(manager.filter(pk__in=self.ids[start : start + size]))
+                self.collector.collect(batch)
+        except (ProtectedError, RestrictedError) as exc:
+            blockers = sorted({o._meta.label for o in exc.args[1]})
+            raise ToolDenied(
+                errors.CASCADE_NOT_ALLOWED,
+                f"These {self.mp.name} rows can't be deleted: rows of {', '.join(blockers)} "
+                "protect them. Nothing was deleted.",
+            ) from None
         self.removed: list[tuple[type[models.Model], dict[str, Any]]] = []
         for model, instances in self.collector.data.items():
             self.removed += [(model, full_row(i)) for i in sorted(instances, key=lambda i: i.pk)]
@@ -339,17 +373,18 @@ class HardDeleteOperation(WriteOperation):
                 )
                 self.nulled += [(field.model, field, pk, old, value) for pk, old in pairs]
         own = {to_json(pk) for pk in self.ids}
-        pk_of = {m: m._meta.pk.name for m, _ in self.removed}
-        self.cascade: dict[str, list[Any]] = {}
+        reached: dict[type[models.Model], list[Any]] = {}
         for model, row in self.removed:
-            if model is not self.model or row[pk_of[model]] not in own:
-                self.cascade.setdefault(model._meta.label, []).append(row[pk_of[model]])
+            pk = row[model._meta.pk.name]
+            if model is not self.model or pk not in own:
+                reached.setdefault(model, []).append(pk)
         for model, _, pk, _, _ in self.nulled:
-            self.cascade.setdefault(model._meta.label, []).append(to_json(pk))
-        self.check_cascade()
+            reached.setdefault(model, []).append(to_json(pk))
+        self.cascade = {model._meta.label: pks for model, pks in reached.items()}
+        self.check_cascade(reached)
 
-    def check_cascade(self) -> None:
-        if not self.cascade:
+    def check_cascade(self, reached: dict[type[models.Model], list[Any]]) -> None:
+        if not reached:
             return
         summary = ", ".join(f"{len(ids)} {label}" for label, ids in self.cascade.items())
         if not self.mp.writes.allow_cascade_delete:
@@ -360,26 +395,44 @@ class HardDeleteOperation(WriteOperation):
                 "rows first, or ask a human.",
                 cascade={label: len(ids) for label, ids in self.cascade.items()},
             )
-        for model, row in self.removed:
-            target = self.policy.for_model(model)
-            foreign = (
-                target is not None
-                and target.tenant_field is not None
-                and row.get(target.tenant_field) != to_json(tenant_value(target, self.tenant))
-            )
-            if foreign:
+        if self.mp.tenant_field is None:
+            return
+        tenant = tenant_value(self.mp, self.tenant)
+        for model, pks in reached.items():
+            if model._meta.auto_created:
+                continue  # many-to-many link rows belong to the rows they link
+            if not self.within_tenant(model, pks, tenant):
                 raise ToolDenied(
                     errors.CASCADE_NOT_ALLOWED,
-                    f"Deleting these {self.mp.name} rows would cascade into rows of another "
-                    "tenant; nothing was deleted. Ask a human to look at this data.",
+                    f"Deleting these {self.mp.name} rows would cascade into {model._meta.label} "
+                    "rows of another tenant, or rows whose tenant can't be checked; nothing was "
+                    "deleted. Ask a human to look at this data.",
                 )
+
+    def within_tenant(self, model: type[models.Model], pks: list[Any], tenant: Any) -> bool:
+        """Whether every cascaded row carries the context's tenant; fails closed for a model
+        without a tenant field (a registered model's own, or the same name as ours)."""
+        registered = self.policy.for_model(model)
+        if registered is not None:
+            field = registered.tenant_field
+        else:
+            names = {f.name for f in model._meta.concrete_fields}
+            field = self.mp.tenant_field if self.mp.tenant_field in names else None
+        if field is None:
+            return False
+        manager = model._base_manager.db_manager(self.using)
+        size = min(2000, (connections[self.using].features.max_query_params or 2010) - 10)
+        return not any(
+            manager.filter(pk__in=pks[start : start + size]).exclude(**{field: tenant}).exists()
+            for start in range(0, len(pks), size)
+        )
 
     def validate(self) -> None:
         self.run_validators(None)
 
     def preview(self) -> dict[str, Any]:
         self.measure(lock=False)  # a dry run reads; it locks nothing
-        self.collect()
+        self.validate()
         cap = self.preview_cap()
         own = {to_json(pk) for pk in self.ids[:cap]}
         shown = [f for f in self.model._meta.concrete_fields if f.name in self.mp.fields]
@@ -399,11 +452,16 @@ class HardDeleteOperation(WriteOperation):
         }
 
     def execute(self) -> list[dict[str, Any]]:
-        self.collect()
-        for instances in self.collector.data.values():
+        for model, instances in self.collector.data.items():
+            historical = history_model(model)
+            limit = (
+                historical._meta.get_field("history_change_reason").max_length
+                if historical
+                else None
+            )
             for instance in instances:
                 # django-simple-history records the delete itself, with this reason.
-                instance._change_reason = self.req.reason
+                instance._change_reason = self.req.reason[:limit] if limit else self.req.reason
         self.collector.delete()
         changes = [
             {"model": model._meta.label, "pk": row[model._meta.pk.name], "before": row}

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, OperationalError, transaction
 
 from ormai_django import errors
 from ormai_django.audit import record_invocation
@@ -21,10 +21,25 @@ from ormai_django.writes.gate import approval_needed
 from ormai_django.writes.operations import WriteOperation, operation_for
 from ormai_django.writes.request import parse_write
 
+# PostgreSQL's deadlock_detected and serialization_failure: the write can simply be retried.
+RETRYABLE_SQLSTATES = ("40P01", "40001")
+
 
 def run_write(inv: Invocation) -> dict[str, Any]:
     req = parse_write(inv)
     operation = operation_for(inv, req)
+    principal = inv.context.principal
+    digest = (
+        idempotency.arguments_hash(req.tool, inv.arguments, inv.tenant_id)
+        if req.idempotency_key
+        else ""
+    )
+    if req.idempotency_key and not req.dry_run:
+        # Before the data is checked against rows: a retry gets what the first call got.
+        record = idempotency.find(principal, req.idempotency_key)
+        if record is not None:
+            inv.caused_by = record.audit_event
+            return idempotency.replay(record, req.tool, digest)
     operation.prepare()
     if req.dry_run:
         preview = operation.preview()
@@ -36,17 +51,11 @@ def run_write(inv: Invocation) -> dict[str, Any]:
             "would_require_approval": need is not None,
             **({"approvers_required": need.approvers} if need else {}),
         }
-    principal = inv.context.principal
-    digest = idempotency.arguments_hash(req.tool, inv.arguments) if req.idempotency_key else ""
-    if req.idempotency_key:
-        record = idempotency.find(principal, req.idempotency_key)
-        if record is not None:
-            inv.caused_by = record.audit_event
-            return idempotency.replay(record, req.tool, digest)
     try:
         with transaction.atomic(using=operation.using):
             result, event = _execute(inv, operation, principal, digest)
     except IntegrityError:
+        inv.changes = inv.affected_rows = None  # rolled back: nothing of it landed
         # A concurrent retry with the same key committed first: replay what it did.
         record = idempotency.find(principal, req.idempotency_key) if req.idempotency_key else None
         if record is None:
@@ -57,6 +66,15 @@ def run_write(inv: Invocation) -> dict[str, Any]:
             ) from None
         inv.caused_by = record.audit_event
         return idempotency.replay(record, req.tool, digest)
+    except OperationalError as exc:
+        inv.changes = inv.affected_rows = None
+        if getattr(exc.__cause__, "sqlstate", None) not in RETRYABLE_SQLSTATES:
+            raise
+        raise ToolError(
+            errors.WRITE_CONFLICT,
+            "The write collided with a concurrent write (the database broke a deadlock) and "
+            "was rolled back; nothing was changed. Send the call again.",
+        ) from None
     except BaseException:
         # Rolled back: the runtime audits the refusal, without the changes that didn't land.
         inv.changes = inv.affected_rows = None
@@ -70,9 +88,11 @@ def _execute(
 ) -> tuple[dict[str, Any], Any]:
     """Steps 5 and 7 to 10, inside the write's transaction."""
     req = operation.req
-    operation.measure()
+    # Every write takes the principal's budget lock before any row lock: one lock order,
+    # so a create (whose foreign key locks a parent) and an update can't deadlock.
     limit = inv.policy.max_writes_per_minute
     slot = budgets.reserve(principal, limit) if limit else None
+    operation.measure()
     need = approval_needed(inv.policy, req.mp, operation.call())
     if need is not None:
         raise ToolDenied(
