@@ -10,13 +10,15 @@ from django.core.management.base import CommandError
 from django.urls import reverse
 from django.utils import timezone
 
-from ormai_django.models import AuditEvent
+from ormai_django.models import AuditEvent, IdempotencyRecord, WriteBudget
+from ormai_django.policy.loading import get_policy
 from sandbox_project.shop.management.commands import demo_agent
 from sandbox_project.shop.models import Customer, Note, Order, Subscription
 
 pytestmark = pytest.mark.django_db
 
 SHOP_MODELS = (Customer, Subscription, Order, Note)
+SANDBOX_WRITES_PER_MINUTE = 10  # the sandbox policy's max_writes_per_minute
 # The demo's story, step by step: what each call must come back with.
 EXPECTED_OUTCOMES = [
     ("ok", None),  # db.describe
@@ -33,9 +35,26 @@ EXPECTED_OUTCOMES = [
     ("denied", "LOOKUP_NOT_ALLOWED"),  # regex lookup
     ("error", "INVALID_ARGUMENTS"),  # a value the field can't take
     ("error", "INVALID_JSON"),  # a malformed call
+    # Act 2: writes.
+    ("denied", "REASON_REQUIRED"),  # preferred_name without a reason
+    ("denied", "FIELD_NOT_WRITABLE"),  # is_vip
+    ("ok", None),  # preferred_name with a reason
+    ("dry_run", None),  # cancel every pending order, previewed
+    ("ok", None),  # preferred_language with an idempotency key
+    ("ok", None),  # the same call again: replayed
+    ("ok", None),  # a note created
+    *[("ok", None)] * SANDBOX_WRITES_PER_MINUTE,  # a second agent's writes, up to its budget
+    ("denied", "RATE_LIMITED"),  # one more within the minute
 ]
+# Step numbers (as printed) of act 2.
+NO_REASON, NOT_WRITABLE, RENAME, PREVIEW, LANGUAGE, RETRY, NOTE = range(15, 22)
+SYNC_WRITES = range(22, 22 + SANDBOX_WRITES_PER_MINUTE)
+LIMITED = 22 + SANDBOX_WRITES_PER_MINUTE
 STEP_HEADER = re.compile(r"^\[(\d+)\] ", re.MULTILINE)
-HIDDEN_ROWS = re.compile(r",\n\s*\.\.\. \d+ more rows")
+HIDDEN_ROWS = re.compile(r",\n\s*\.\.\. (\d+) more rows")
+# Anything shaped like an email address, and a phone number of the seed's shape.
+EMAIL_LIKE = re.compile(r"[\w.+*-]+@[\w*-]+(?:\.[\w*-]+)+")
+PHONE_LIKE = re.compile(r"\+\d{1,3}(?: \d{2,4}){2,}")
 
 
 def seed(*args):
@@ -51,22 +70,37 @@ def run_demo():
 
 
 def parse_steps(transcript):
-    """Each step of the transcript as {"number", "call", "result"}, the result parsed back
-    from the printed JSON (rows hidden by the transcript are dropped)."""
+    """Each step of the transcript as {"number", "narration", "call", "result", "hidden",
+    "aside"}, the result parsed back from the printed JSON (rows hidden by the transcript
+    are dropped; "hidden" is how many); narration and aside with their lines joined."""
     steps = []
     headers = list(STEP_HEADER.finditer(transcript))
     for header, following in zip(headers, [*headers[1:], None], strict=True):
         block = transcript[header.start() : following.start() if following else None]
-        call = re.search(r"^>>> (.*)$", block, re.MULTILINE).group(1)
-        printed = re.search(r"^<<< (.*?^\})$", block, re.MULTILINE | re.DOTALL).group(1)
+        call = re.search(r"^>>> (.*)$", block, re.MULTILINE)
+        hidden = sum(int(n) for n in HIDDEN_ROWS.findall(block))
+        printed = HIDDEN_ROWS.sub("", block[block.index("\n<<< ") + 5 :])
+        result, end = json.JSONDecoder().raw_decode(printed)
         steps.append(
             {
                 "number": int(header.group(1)),
-                "call": call,
-                "result": json.loads(HIDDEN_ROWS.sub("", printed)),
+                "narration": " ".join(block[len(header.group(0)) : call.start()].split()),
+                "call": call.group(1),
+                "result": result,
+                "hidden": hidden,
+                "aside": " ".join(printed[end:].split()),
             }
         )
     return steps
+
+
+def outcome(result):
+    return result["outcome"], result.get("error", {}).get("code")
+
+
+def step(steps, number):
+    found = next(s for s in steps if s["number"] == number)
+    return found, json.loads(found["call"])["arguments"], found["result"]
 
 
 def snapshot_shop():
@@ -75,12 +109,14 @@ def snapshot_shop():
 
 def test_demo_transcript_shows_each_steps_expected_outcome():
     seed("--reset")
+    assert get_policy().max_writes_per_minute == SANDBOX_WRITES_PER_MINUTE
 
-    steps = parse_steps(run_demo())
+    transcript = run_demo()
 
+    steps = parse_steps(transcript)
     assert [s["number"] for s in steps] == list(range(1, len(EXPECTED_OUTCOMES) + 1))
-    outcomes = [(s["result"]["outcome"], s["result"].get("error", {}).get("code")) for s in steps]
-    assert outcomes == EXPECTED_OUTCOMES
+    assert [outcome(s["result"]) for s in steps] == EXPECTED_OUTCOMES
+    assert "!!" not in transcript
 
 
 def test_demo_transcript_leaks_no_contact_detail_or_secret_of_the_seed():
@@ -94,8 +130,15 @@ def test_demo_transcript_leaks_no_contact_detail_or_secret_of_the_seed():
     for row in Customer.objects.values("email", "phone", "password_hash", "api_token"):
         for field, value in row.items():
             assert value and value not in transcript, f"{field} {value!r} leaked"
-    for author_email in Note.objects.values_list("author_email", flat=True):
+    # The note the agent created has no author email; the seed's notes all have one.
+    for author_email in Note.objects.exclude(author_email="").values_list(
+        "author_email", flat=True
+    ):
         assert author_email not in transcript
+    emails = EMAIL_LIKE.findall(transcript)
+    assert emails, "the customer's masked email is shown"
+    assert all("***" in email for email in emails), emails
+    assert PHONE_LIKE.findall(transcript) == []
 
 
 def test_demo_transcript_never_names_another_tenants_customer():
@@ -161,11 +204,185 @@ def test_demo_reports_the_audit_rows_its_calls_wrote():
     events = AuditEvent.objects.filter(run_id="demo-run", created_at__gte=started)
     assert events.count() == len(EXPECTED_OUTCOMES)
     assert f"\n{events.count()} audit rows written for run demo-run" in transcript
-    assert set(events.values_list("principal", "on_behalf_of", "tenant_id")) == {
-        ("agent:support-bot", "user:42", "7")
+    audited = [(e.outcome, e.error_code or None) for e in events.order_by("created_at", "id")]
+    assert audited == EXPECTED_OUTCOMES
+    steps = parse_steps(transcript)
+
+    def own_event(s):
+        # A replay answers with the stored result (the first write's audit_id); the retry's
+        # own audit row points back at it.
+        if s["number"] == RETRY:
+            return events.get(caused_by_id=s["result"]["audit_id"])
+        return events.get(id=s["result"]["audit_id"])
+
+    assert [e.id for e in events.order_by("created_at", "id")] == [own_event(s).id for s in steps]
+    sync_principal = events.get(id=step(steps, LIMITED)[2]["audit_id"]).principal
+    assert sync_principal.startswith("agent:crm-sync/")
+    callers = {number: ("agent:support-bot", "user:42", "7") for number in range(1, LIMITED)}
+    callers |= {number: (sync_principal, "", "7") for number in [*SYNC_WRITES, LIMITED]}
+    for s in steps:
+        event = own_event(s)
+        assert (event.principal, event.on_behalf_of, event.tenant_id) == callers[s["number"]]
+
+
+def test_demo_writes_without_reason_or_to_a_non_writable_field_change_nothing():
+    seed("--reset")
+    before = snapshot_shop()["Customer"]
+
+    steps = parse_steps(run_demo())
+
+    for number, code in ((NO_REASON, "REASON_REQUIRED"), (NOT_WRITABLE, "FIELD_NOT_WRITABLE")):
+        _, arguments, result = step(steps, number)
+        event = AuditEvent.objects.get(id=result["audit_id"])
+        assert (event.outcome, event.error_code) == ("denied", code)
+        assert event.changes is None and event.affected_rows is None
+    _, arguments, result = step(steps, NOT_WRITABLE)
+    assert arguments["data"] == {"is_vip": True} and result["error"]["field"] == "is_vip"
+    customer = Customer.objects.get(pk=arguments["id"])
+    seeded = next(row for row in before if row["id"] == customer.pk)
+    assert customer.is_vip is seeded["is_vip"] is False
+    assert "reason" not in step(steps, NO_REASON)[1]
+
+
+def test_demo_reasoned_write_keeps_before_and_after_in_its_audit_row_and_history():
+    seed("--reset")
+    seeded_names = dict(Customer.objects.values_list("id", "preferred_name"))
+
+    steps = parse_steps(run_demo())
+
+    _, arguments, result = step(steps, RENAME)
+    customer = Customer.objects.get(pk=arguments["id"])
+    new_name = arguments["data"]["preferred_name"]
+    assert new_name == customer.name.split()[0] != seeded_names[customer.pk]
+    assert result["affected_rows"] == 1 and result["ids"] == [customer.pk]
+    event = AuditEvent.objects.get(id=result["audit_id"])
+    assert event.reason == arguments["reason"]
+    assert event.changes == [
+        {
+            "pk": customer.pk,
+            "before": {"preferred_name": seeded_names[customer.pk]},
+            "after": {"preferred_name": new_name},
+        }
+    ]
+    history = Customer.history.filter(id=customer.pk, history_change_reason=arguments["reason"])
+    assert list(history.values_list("history_type", "preferred_name")) == [("~", new_name)]
+    aside = step(steps, RENAME)[0]["aside"]
+    assert f"{event.id} keeps changes=" in aside and f"'{arguments['reason']}'" in aside
+
+
+def test_demo_dry_run_previews_cancelling_every_pending_order_and_changes_none():
+    seed("--reset")
+    orders_before = snapshot_shop()["Order"]
+    order_history = Order.history.count()
+    pending = set(Order.objects.filter(tenant_id=7, status="pending").values_list("id", flat=True))
+
+    steps = parse_steps(run_demo())
+
+    shown, arguments, result = step(steps, PREVIEW)
+    assert arguments["dry_run"] is True and arguments["where"] == {"status": "pending"}
+    assert result["affected_rows"] == len(pending) > 3
+    assert result["would_require_approval"] is False and result["truncated"] is False
+    assert len(result["would_change"]) + shown["hidden"] == len(pending)
+    for row in result["would_change"]:
+        assert row["id"] in pending
+        assert (row["status_before"], row["status_after"]) == ("pending", "cancelled")
+    assert snapshot_shop()["Order"] == orders_before
+    assert Order.history.count() == order_history
+    event = AuditEvent.objects.get(id=result["audit_id"])
+    assert (event.outcome, event.changes) == ("dry_run", None)
+
+
+def test_demo_idempotent_retry_replays_the_first_answer_without_a_second_change():
+    seed("--reset")
+    seeded_languages = dict(Customer.objects.values_list("id", "preferred_language"))
+
+    steps = parse_steps(run_demo())
+
+    first_step, arguments, first = step(steps, LANGUAGE)
+    retry_step, _, retry = step(steps, RETRY)
+    assert retry_step["call"] == first_step["call"]
+    assert "idempotent_replay" not in first and retry["idempotent_replay"] is True
+    # The stored result, unchanged (its audit_id included), marked as a replay.
+    assert {k: v for k, v in retry.items() if k != "idempotent_replay"} == first
+    key = arguments["idempotency_key"]
+    customer_id = arguments["id"]
+    assert Customer.objects.get(pk=customer_id).preferred_language == "fr"
+    history = Customer.history.filter(id=customer_id, history_change_reason=arguments["reason"])
+    assert history.count() == 1
+    assert IdempotencyRecord.objects.filter(key=key).count() == 1
+    original = AuditEvent.objects.get(id=first["audit_id"])
+    # The retry is audited too, as its own row pointing back at the write it replays.
+    replayed = AuditEvent.objects.get(caused_by=original, idempotency_key=key)
+    assert original.changes == [
+        {
+            "pk": customer_id,
+            "before": {"preferred_language": seeded_languages[customer_id]},
+            "after": {"preferred_language": "fr"},
+        }
+    ]
+    assert replayed.changes is None and replayed.caused_by_id == original.id
+    assert list(AuditEvent.objects.filter(idempotency_key=key, changes__isnull=False)) == [original]
+
+
+def test_demo_note_is_created_in_the_contexts_tenant():
+    seed("--reset")
+
+    steps = parse_steps(run_demo())
+
+    _, arguments, result = step(steps, NOTE)
+    assert set(arguments["data"]) == {"customer", "body"}
+    note = Note.objects.get(pk=result["ids"][0])
+    assert (note.tenant_id, note.customer_id, note.body) == (
+        7,
+        arguments["data"]["customer"],
+        arguments["data"]["body"],
+    )
+    assert note.deleted_at is None
+    assert list(note.history.values_list("history_type", "history_change_reason")) == [
+        ("+", arguments["reason"])
+    ]
+    assert AuditEvent.objects.get(id=result["audit_id"]).changes[0]["after"]["tenant_id"] == 7
+
+
+def test_demo_rate_limit_trips_a_second_agent_and_counts_only_writes_that_ran():
+    seed("--reset")
+    seeded_names = dict(Customer.objects.values_list("id", "preferred_name"))
+
+    steps = parse_steps(run_demo())
+
+    _, arguments, result = step(steps, LIMITED)
+    assert 1 <= result["error"]["retry_after"] <= 60
+    assert isinstance(result["error"]["retry_after"], int)
+    assert Customer.objects.get(pk=arguments["id"]).preferred_name == seeded_names[arguments["id"]]
+    sync = AuditEvent.objects.get(id=result["audit_id"]).principal
+    synced = [step(steps, number)[1]["id"] for number in SYNC_WRITES]
+    assert len(set(synced)) == SANDBOX_WRITES_PER_MINUTE and arguments["id"] not in synced
+    assert len(WriteBudget.objects.get(principal=sync).recent) == SANDBOX_WRITES_PER_MINUTE
+    # Of the support bot's 7 write calls 3 ran: a dry run, 2 denials and a replay spend nothing.
+    assert len(WriteBudget.objects.get(principal="agent:support-bot").recent) == 3
+    narration = step(steps, SYNC_WRITES[0])[0]["narration"]
+    assert "sent 7 write calls in this run and 3 of them count" in narration
+
+
+def test_demo_runs_again_at_once_without_a_new_seed():
+    seed("--reset")
+
+    first = parse_steps(run_demo())
+    second = parse_steps(run_demo())
+
+    for steps in (first, second):
+        outcomes = [
+            (s["result"]["outcome"], s["result"].get("error", {}).get("code")) for s in steps
+        ]
+        assert outcomes == EXPECTED_OUTCOMES
+    assert "idempotent_replay" not in step(second, LANGUAGE)[2]
+    keys = {step(steps, LANGUAGE)[1]["idempotency_key"] for steps in (first, second)}
+    sync_principals = {
+        AuditEvent.objects.get(id=step(steps, LIMITED)[2]["audit_id"]).principal
+        for steps in (first, second)
     }
-    audited = sorted(events.values_list("outcome", "error_code"))
-    assert audited == sorted((o, c or "") for o, c in EXPECTED_OUTCOMES)
+    assert len(keys) == len(sync_principals) == 2
+    assert len(WriteBudget.objects.get(principal="agent:support-bot").recent) == 6
 
 
 def test_demo_fails_loudly_when_a_step_does_not_behave_as_scripted(monkeypatch):
@@ -180,9 +397,26 @@ def test_demo_fails_loudly_when_a_step_does_not_behave_as_scripted(monkeypatch):
     assert "!! expected denied, got ok" in out.getvalue()
 
 
-def test_demo_without_seed_data_says_to_seed_first():
+def test_demo_fails_loudly_when_a_result_lacks_an_expected_field(monkeypatch):
+    seed("--reset")
+    wrong = demo_agent.Step(
+        "describe",
+        {"name": "db.describe", "arguments": {}},
+        expect_fields={"idempotent_replay": True},
+    )
+    monkeypatch.setattr(demo_agent, "ACTS", [("one act", lambda facts: [wrong])])
+
+    with pytest.raises(CommandError, match="step 1 expected idempotent_replay=True, got None"):
+        call_command("demo_agent", stdout=StringIO())
+
+
+def test_demo_without_seed_data_says_to_seed_first_and_calls_nothing():
     with pytest.raises(CommandError, match="seed_sandbox --reset"):
         run_demo()
+
+    assert not AuditEvent.objects.exists()
+    assert not WriteBudget.objects.exists()
+    assert not any(model.objects.exists() for model in SHOP_MODELS)
 
 
 def test_seed_twice_with_reset_writes_the_same_rows():
