@@ -17,12 +17,28 @@ from ormai_django.audit import record_invocation
 from ormai_django.errors import ToolDenied, ToolError
 from ormai_django.tools.invocation import Invocation
 from ormai_django.writes import budgets, idempotency
+from ormai_django.writes.deletes import HardDeleteOperation
 from ormai_django.writes.gate import approval_needed
-from ormai_django.writes.operations import WriteOperation, operation_for
-from ormai_django.writes.request import parse_write
+from ormai_django.writes.operations import (
+    CreateOperation,
+    SoftDeleteOperation,
+    UpdateOperation,
+    WriteOperation,
+)
+from ormai_django.writes.request import WriteRequest, parse_write
 
 # PostgreSQL's deadlock_detected and serialization_failure: the write can simply be retried.
 RETRYABLE_SQLSTATES = ("40P01", "40001")
+
+
+def operation_for(inv: Invocation, req: WriteRequest) -> WriteOperation:
+    if req.tool == "db.create":
+        return CreateOperation(inv, req)
+    if req.tool == "db.update":
+        return UpdateOperation(inv, req)
+    if req.mp.soft_delete_field:
+        return SoftDeleteOperation(inv, req)
+    return HardDeleteOperation(inv, req)
 
 
 def run_write(inv: Invocation) -> dict[str, Any]:

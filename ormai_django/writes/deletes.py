@@ -1,0 +1,185 @@
+"""Hard deletes: Django's ``Collector`` decides the cascade, the policy decides if it may run.
+
+The collector gives exactly what ``QuerySet.delete()`` would remove or change (signals
+fire as usual, and django-simple-history writes its own "-" rows, with the reason).
+The cascade is known before any approval or budget is spent on it: refused under
+``DEFAULT_PROD`` unless the policy allows cascades for the model, and refused when it
+would reach rows of another tenant, or rows whose tenant can't be checked.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db import connections, models
+from django.db.models.deletion import Collector, ProtectedError, RestrictedError
+
+from ormai_django import errors
+from ormai_django.errors import ToolDenied
+from ormai_django.tools.rows import to_json
+from ormai_django.tools.scope import tenant_value
+from ormai_django.writes.history import history_model
+from ormai_django.writes.operations import WriteOperation, full_row
+
+
+def _batch_size(using: str) -> int:
+    # SQLite binds at most 999 parameters per statement.
+    return min(2000, (connections[using].features.max_query_params or 2010) - 10)
+
+
+class HardDeleteOperation(WriteOperation):
+    """db.delete without a soft-delete field: Django's Collector, cascade and all."""
+
+    history_type = "-"
+
+    def measure(self, lock: bool = True) -> None:
+        rows = self.target().order_by("pk")
+        if lock:
+            rows = rows.select_for_update(of=("self",))
+        self.ids = list(rows.values_list("pk", flat=True))
+        if self.req.by_id and not self.ids:
+            raise self.not_found()
+        self.affected = len(self.ids)
+        # The cascade is part of the write: known (and refused if it must be) before any
+        # approval or budget is spent on it.
+        self.collect()
+
+    def collect(self) -> None:
+        """What the delete removes or changes, and their before-state, model by model."""
+        self.collector = Collector(using=self.using, origin=self.model)
+        manager = self.model._base_manager.db_manager(self.using)
+        size = _batch_size(self.using)
+        try:
+            for start in range(0, len(self.ids), size):
+                batch = list(manager.filter(pk__in=self.ids[start : start + size]))
+                self.collector.collect(batch)
+        except (ProtectedError, RestrictedError) as exc:
+            blockers = sorted({o._meta.label for o in exc.args[1]})
+            raise ToolDenied(
+                errors.CASCADE_NOT_ALLOWED,
+                f"These {self.mp.name} rows can't be deleted: rows of {', '.join(blockers)} "
+                "protect them. Nothing was deleted.",
+            ) from None
+        self.removed: list[tuple[type[models.Model], dict[str, Any]]] = []
+        for model, instances in self.collector.data.items():
+            self.removed += [(model, full_row(i)) for i in sorted(instances, key=lambda i: i.pk)]
+        for queryset in self.collector.fast_deletes:
+            names = [f.name for f in queryset.model._meta.concrete_fields]
+            attnames = [f.attname for f in queryset.model._meta.concrete_fields]
+            for values in queryset.values_list(*attnames):
+                row = {n: to_json(v) for n, v in zip(names, values, strict=True)}
+                self.removed.append((queryset.model, row))
+        self.nulled: list[tuple[type[models.Model], models.Field, Any, Any, Any]] = []
+        for (field, value), groups in self.collector.field_updates.items():
+            for objs in groups:
+                pairs = (
+                    objs.values_list("pk", field.attname)
+                    if isinstance(objs, models.QuerySet)
+                    else [(o.pk, getattr(o, field.attname)) for o in objs]
+                )
+                self.nulled += [(field.model, field, pk, old, value) for pk, old in pairs]
+        own = {to_json(pk) for pk in self.ids}
+        reached: dict[type[models.Model], list[Any]] = {}
+        for model, row in self.removed:
+            pk = row[model._meta.pk.name]
+            if model is not self.model or pk not in own:
+                reached.setdefault(model, []).append(pk)
+        for model, _, pk, _, _ in self.nulled:
+            reached.setdefault(model, []).append(to_json(pk))
+        self.cascade = {model._meta.label: pks for model, pks in reached.items()}
+        self.check_cascade(reached)
+
+    def check_cascade(self, reached: dict[type[models.Model], list[Any]]) -> None:
+        if not reached:
+            return
+        summary = ", ".join(f"{len(ids)} {label}" for label, ids in self.cascade.items())
+        if not self.mp.writes.allow_cascade_delete:
+            raise ToolDenied(
+                errors.CASCADE_NOT_ALLOWED,
+                f"Deleting these {self.mp.name} rows would also delete or change {summary}; "
+                "the policy doesn't allow cascading deletes here. Delete or detach those "
+                "rows first, or ask a human.",
+                cascade={label: len(ids) for label, ids in self.cascade.items()},
+            )
+        if self.mp.tenant_field is None:
+            return
+        tenant = tenant_value(self.mp, self.tenant)
+        for model, pks in reached.items():
+            if model._meta.auto_created:
+                continue  # many-to-many link rows belong to the rows they link
+            if not self.within_tenant(model, pks, tenant):
+                raise ToolDenied(
+                    errors.CASCADE_NOT_ALLOWED,
+                    f"Deleting these {self.mp.name} rows would cascade into {model._meta.label} "
+                    "rows of another tenant, or rows whose tenant can't be checked; nothing was "
+                    "deleted. Ask a human to look at this data.",
+                )
+
+    def within_tenant(self, model: type[models.Model], pks: list[Any], tenant: Any) -> bool:
+        """Whether every cascaded row carries the context's tenant; fails closed for a model
+        without a tenant field (a registered model's own, or the same name as ours)."""
+        registered = self.policy.for_model(model)
+        if registered is not None:
+            field = registered.tenant_field
+        else:
+            names = {f.name for f in model._meta.concrete_fields}
+            field = self.mp.tenant_field if self.mp.tenant_field in names else None
+        if field is None:
+            return False
+        manager = model._base_manager.db_manager(self.using)
+        size = _batch_size(self.using)
+        return not any(
+            manager.filter(pk__in=pks[start : start + size]).exclude(**{field: tenant}).exists()
+            for start in range(0, len(pks), size)
+        )
+
+    def validate(self) -> None:
+        self.run_validators(None)
+
+    def preview(self) -> dict[str, Any]:
+        self.measure(lock=False)  # a dry run reads; it locks nothing
+        self.validate()
+        cap = self.preview_cap()
+        own = {to_json(pk) for pk in self.ids[:cap]}
+        shown = [f for f in self.model._meta.concrete_fields if f.name in self.mp.fields]
+        would_change = [
+            {"id": row[self.model._meta.pk.name]}
+            | {f"{f.name}_before": self.shown(f, row[f.name]) for f in shown if not f.primary_key}
+            for model, row in self.removed
+            if model is self.model and row[self.model._meta.pk.name] in own
+        ]
+        cascade = {
+            label: {"count": len(ids), "ids": ids[:cap]} for label, ids in self.cascade.items()
+        }
+        return {
+            "would_change": would_change,
+            "truncated": self.affected > len(would_change),
+            "cascade": cascade,
+        }
+
+    def execute(self) -> list[dict[str, Any]]:
+        for model, instances in self.collector.data.items():
+            historical = history_model(model)
+            limit = (
+                historical._meta.get_field("history_change_reason").max_length
+                if historical
+                else None
+            )
+            for instance in instances:
+                # django-simple-history records the delete itself, with this reason.
+                instance._change_reason = self.req.reason[:limit] if limit else self.req.reason
+        self.collector.delete()
+        changes = [
+            {"model": model._meta.label, "pk": row[model._meta.pk.name], "before": row}
+            for model, row in self.removed
+        ]
+        changes += [
+            {
+                "model": model._meta.label,
+                "pk": to_json(pk),
+                "before": {field.name: to_json(old)},
+                "after": {field.name: to_json(new)},
+            }
+            for model, field, pk, old, new in self.nulled
+        ]
+        return changes
