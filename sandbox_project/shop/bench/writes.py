@@ -20,6 +20,7 @@ from django.utils import timezone
 from ormai_django.context import ToolContext
 from ormai_django.policy.loading import get_policy
 from ormai_django.runtime import execute
+from sandbox_project.shop.bench.cases import Bench, Case, StatementCase
 
 WRITE_TENANT = 70
 UPDATE_TARGET = 10.0
@@ -52,9 +53,7 @@ def create_write_data(models: dict[str, type], rows: int) -> None:
     )
 
 
-def write_cases(bench: Any) -> list[Any]:
-    from sandbox_project.shop.management.commands.ormai_bench import Case
-
+def write_cases(bench: Bench) -> list[Case]:
     customer, order = bench.models["Customer"], bench.models["Order"]
     rows = bench.write_rows
     create_write_data(bench.models, rows)
@@ -114,9 +113,7 @@ def write_cases(bench: Any) -> list[Any]:
     ]
 
 
-def write_statement_cases(bench: Any) -> list[Any]:
-    from sandbox_project.shop.management.commands.ormai_bench import StatementCase
-
+def write_statement_cases(bench: Bench) -> list[StatementCase]:
     pk = bench.customer_ids[1]
     context = ToolContext(principal="agent:ormai-bench-counted", tenant_id=7, run_id="bench")
     keys = itertools.count()

@@ -1,0 +1,63 @@
+"""The benchmark of ``python manage.py ormai_bench``: what the tools cost over the bare ORM.
+
+``run_bench`` creates the bench's rows on the current database, counts the
+statements of each ``StatementCase`` and times each ``Case``. To add a path (a
+delete, say), add a function to ``CASE_BUILDERS`` (or ``STATEMENT_BUILDERS``) that
+returns ``Case`` objects: a name, a bare callable, a tool callable, an optional
+target ratio and an ``agree`` check; see ``reads.py`` and ``writes.py``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from django.core.management.base import CommandError
+from django.test.utils import override_settings
+
+from ormai_django.context import ToolContext
+from sandbox_project.shop.bench.cases import (
+    TENANT,
+    Bench,
+    Case,
+    StatementCase,
+    bench_policy,
+    create_data,
+)
+from sandbox_project.shop.bench.measure import count_statements, measure
+from sandbox_project.shop.bench.reads import read_cases, read_statement_cases
+from sandbox_project.shop.bench.writes import write_cases, write_statement_cases
+
+# Each builder turns the bench's data into cases.
+CASE_BUILDERS: list[Callable[[Bench], list[Case]]] = [read_cases, write_cases]
+STATEMENT_BUILDERS: list[Callable[[Bench], list[StatementCase]]] = [
+    read_statement_cases,
+    write_statement_cases,
+]
+
+# Per case: the case, bare and tool seconds per call, the median tool/bare ratio.
+Timings = list[tuple[Case, float, float, float]]
+# Per call: the case and its SQL statements.
+Counts = list[tuple[StatementCase, int]]
+
+
+def run_bench(
+    models: dict[str, type], rows: int, repeat: int, write_rows: int
+) -> tuple[Timings, Counts]:
+    """Create the bench's data on the current database, then count and time every case."""
+    policy = bench_policy(rows)
+    masked = {n for n, f in policy.for_model(models["Customer"]).fields.items() if f.masked}
+    if masked != {"email", "phone"}:
+        raise CommandError(f"the bench policy masks {sorted(masked)}, not email and phone")
+    bench = Bench(
+        models=models,
+        policy=policy,
+        context=ToolContext(principal="agent:ormai-bench", tenant_id=TENANT, run_id="bench"),
+        rows=rows,
+        customer_ids=create_data(models, rows),
+        write_rows=write_rows,
+    )
+    counts = [(c, count_statements(c)) for b in STATEMENT_BUILDERS for c in b(bench)]
+    # Timed as in production: the debug cursor (DEBUG=True) adds work to every statement.
+    with override_settings(DEBUG=False):
+        timings = [(c, *measure(c, repeat)) for b in CASE_BUILDERS for c in b(bench)]
+    return timings, counts
