@@ -70,33 +70,39 @@ def run_write(inv: Invocation) -> dict[str, Any]:
     try:
         with transaction.atomic(using=operation.using):
             result, event = _execute(inv, operation, principal, digest)
-    except IntegrityError:
+    except BaseException as exc:
         inv.changes = inv.affected_rows = None  # rolled back: nothing of it landed
-        # A concurrent retry with the same key committed first: replay what it did.
-        record = idempotency.find(principal, req.idempotency_key) if req.idempotency_key else None
-        if record is None:
-            raise ToolError(
-                errors.WRITE_CONFLICT,
-                "The write collided with a concurrent change or a database constraint and "
-                "was rolled back; nothing was changed. Read the rows again, then retry.",
-            ) from None
-        inv.caused_by = record.audit_event
-        return idempotency.replay(record, req.tool, digest)
-    except OperationalError as exc:
-        inv.changes = inv.affected_rows = None
-        if getattr(exc.__cause__, "sqlstate", None) not in RETRYABLE_SQLSTATES:
-            raise
+        return _after_rollback(inv, req, exc, digest)
+    inv.audit_event = event
+    return result
+
+
+def _after_rollback(
+    inv: Invocation, req: WriteRequest, exc: BaseException, digest: str
+) -> dict[str, Any]:
+    """What a write that rolled back answers: a replay when a racing retry with the same
+    key committed first, ``WRITE_CONFLICT`` for a collision worth retrying; otherwise the
+    refusal itself, which the runtime audits."""
+    if isinstance(exc, IntegrityError):
+        if req.idempotency_key:
+            record = idempotency.find(inv.context.principal, req.idempotency_key)
+            if record is not None:
+                inv.caused_by = record.audit_event
+                return idempotency.replay(record, req.tool, digest)
+        raise ToolError(
+            errors.WRITE_CONFLICT,
+            "The write collided with a concurrent change or a database constraint and was "
+            "rolled back; nothing was changed. Read the rows again, then retry.",
+        ) from None
+    if isinstance(exc, OperationalError) and (
+        getattr(exc.__cause__, "sqlstate", None) in RETRYABLE_SQLSTATES
+    ):
         raise ToolError(
             errors.WRITE_CONFLICT,
             "The write collided with a concurrent write (the database broke a deadlock) and "
             "was rolled back; nothing was changed. Send the call again.",
         ) from None
-    except BaseException:
-        # Rolled back: the runtime audits the refusal, without the changes that didn't land.
-        inv.changes = inv.affected_rows = None
-        raise
-    inv.audit_event = event
-    return result
+    raise exc
 
 
 def _execute(
