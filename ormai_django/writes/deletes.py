@@ -30,8 +30,6 @@ def _batch_size(using: str) -> int:
 class HardDeleteOperation(WriteOperation):
     """db.delete without a soft-delete field: Django's Collector, cascade and all."""
 
-    history_type = "-"
-
     def measure(self, lock: bool = True) -> None:
         rows = self.target().order_by("pk")
         if lock:

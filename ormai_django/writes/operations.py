@@ -82,8 +82,6 @@ def ledger_changes(
 class WriteOperation:
     """The steps every write shares; subclasses fill in what differs."""
 
-    history_type = "~"
-
     def __init__(self, inv: Invocation, req: WriteRequest) -> None:
         self.inv, self.req, self.mp = inv, req, req.mp
         self.model = req.mp.model
@@ -162,8 +160,6 @@ class WriteOperation:
 
 
 class CreateOperation(WriteOperation):
-    history_type = "+"
-
     def prepare(self) -> None:
         values = writable_values(self.policy, self.mp, self.req.data, self.tenant)
         if self.mp.tenant_field:
