@@ -10,9 +10,10 @@ from django.db.models import signals
 from django.utils import timezone
 
 from ormai_django import DEFAULT_PROD, PolicyBuilder, ToolContext, execute
-from ormai_django.models import AuditEvent, IdempotencyRecord, WriteBudget
+from ormai_django.models import IdempotencyRecord, WriteBudget
 from sandbox_project.shop.models import Customer, Note, Order, Subscription
 from tests.factories import CustomerFactory, NoteFactory, OrderFactory, SubscriptionFactory
+from tests.support import event_of
 
 pytestmark = pytest.mark.django_db
 
@@ -26,10 +27,6 @@ def run(tool, ctx=AGENT, policy=None, **arguments):
 
 def dry(tool, policy=None, **arguments):
     return run(tool, policy=policy, **arguments, reason=REASON, dry_run=True)
-
-
-def event_of(result):
-    return AuditEvent.objects.get(id=result["audit_id"])
 
 
 def everything():

@@ -10,6 +10,7 @@ from ormai_django import DEFAULT_PROD, PolicyBuilder, ToolContext, execute
 from ormai_django.models import AuditEvent, IdempotencyRecord, WriteBudget
 from sandbox_project.shop.models import Customer, Note, Order, Subscription
 from tests.factories import CustomerFactory, NoteFactory, OrderFactory
+from tests.support import database_state, event_of
 
 pytestmark = pytest.mark.django_db
 
@@ -22,20 +23,8 @@ def run(tool, ctx=AGENT, policy=None, **arguments):
     return execute({"name": tool, "arguments": arguments}, ctx, policy=policy)
 
 
-def event_of(result):
-    return AuditEvent.objects.get(id=result["audit_id"])
-
-
 def without(result, *keys):
     return {k: v for k, v in result.items() if k not in keys}
-
-
-def database_state():
-    state = {}
-    for model in (Customer, Subscription, Order, Note):
-        state[model._meta.label] = list(model._base_manager.order_by("pk").values())
-        state[f"{model._meta.label} history"] = model.history.count()
-    return state
 
 
 def retry_policy(rate_limit=None, **write_options):

@@ -10,6 +10,7 @@ from ormai_django import DEFAULT_PROD, PolicyBuilder, ToolContext, execute
 from ormai_django.models import AuditEvent, IdempotencyRecord, WriteBudget
 from sandbox_project.shop.models import Customer, Note, Order, Subscription
 from tests.factories import CustomerFactory, NoteFactory, OrderFactory, SubscriptionFactory
+from tests.support import database_state, event_of
 
 pytestmark = pytest.mark.django_db
 
@@ -21,20 +22,8 @@ def run(tool, ctx=AGENT, policy=None, **arguments):
     return execute({"name": tool, "arguments": arguments}, ctx, policy=policy)
 
 
-def event_of(result):
-    return AuditEvent.objects.get(id=result["audit_id"])
-
-
 def history_of(model, **filters):
     return list(model.history.filter(**filters).order_by("history_id"))
-
-
-def database_state():
-    state = {}
-    for model in (Customer, Subscription, Order, Note):
-        state[model._meta.label] = list(model._base_manager.order_by("pk").values())
-        state[f"{model._meta.label} history"] = model.history.count()
-    return state
 
 
 def ledger_policy(allow_cascade_delete=None, max_affected_rows=None, rate_limit=None):

@@ -9,9 +9,9 @@ import pytest
 from django.core.exceptions import ValidationError
 
 from ormai_django import DEFAULT_PROD, PolicyBuilder, ToolContext, agent_model, execute
-from ormai_django.models import AuditEvent
 from sandbox_project.shop.models import Customer, Note, Order, Subscription
 from tests.factories import CustomerFactory, NoteFactory, OrderFactory, SubscriptionFactory
+from tests.support import database_state, event_of
 
 pytestmark = pytest.mark.django_db
 
@@ -21,18 +21,6 @@ REASON = "The customer asked for it."
 
 def run(tool, ctx=AGENT, policy=None, **arguments):
     return execute({"name": tool, "arguments": arguments}, ctx, policy=policy)
-
-
-def event_of(result):
-    return AuditEvent.objects.get(id=result["audit_id"])
-
-
-def database_state():
-    state = {}
-    for model in (Customer, Subscription, Order, Note):
-        state[model._meta.label] = list(model._base_manager.order_by("pk").values())
-        state[f"{model._meta.label} history"] = model.history.count()
-    return state
 
 
 def validation_policy(*validators):
