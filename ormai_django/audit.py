@@ -100,6 +100,7 @@ def record_event(
     changes: Any = None,
     idempotency_key: str = "",
     caused_by: Any = None,
+    approval: Any = None,
 ) -> Any:
     """Append the ``AuditEvent`` of one call and return it."""
     from ormai_django.models import AuditEvent
@@ -118,6 +119,7 @@ def record_event(
         changes=changes,
         idempotency_key=safe_text(idempotency_key, limit=200),
         caused_by=caused_by,
+        approval=approval,
         duration_ms=duration_ms,
     )
 
@@ -136,4 +138,5 @@ def record_invocation(inv: Any, result: Mapping[str, Any]) -> Any:
         changes=inv.changes,
         idempotency_key=inv.idempotency_key,
         caused_by=inv.caused_by,
+        approval=inv.approval,
     )

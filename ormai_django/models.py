@@ -20,6 +20,10 @@ def new_audit_id() -> str:
     return new_id("aud")
 
 
+def new_approval_id() -> str:
+    return new_id("appr")
+
+
 class AppendOnlyError(Exception):
     """Raised on an attempt to change or delete an audit row."""
 
@@ -70,6 +74,14 @@ class AuditEvent(models.Model):
     )
     idempotency_key = models.CharField(max_length=200, blank=True)
     duration_ms = models.FloatField(null=True, blank=True)
+    approval = models.ForeignKey(
+        "ApprovalRequest",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="events",
+        help_text="The held call this event requested, decided, expired or executed.",
+    )
 
     objects = AuditEventQuerySet.as_manager()
 
@@ -134,3 +146,74 @@ class WriteBudget(models.Model):
 
     def __str__(self) -> str:
         return self.principal
+
+
+class ApprovalRequest(models.Model):
+    """A write held until enough distinct humans approve it (or one denies it, or it expires).
+
+    The primary key is the public ``appr_...`` id. ``call`` is the tool call as the agent sent
+    it; ``preview`` what it would have changed when it was held.
+    """
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "pending"
+        EXECUTED = "executed", "executed"
+        DENIED = "denied", "denied"
+        EXPIRED = "expired", "expired"
+        FAILED = "failed", "failed"
+
+    id = models.CharField(primary_key=True, max_length=32, default=new_approval_id, editable=False)
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+    expires_at = models.DateTimeField(db_index=True)
+    status = models.CharField(
+        max_length=10, choices=Status.choices, default=Status.PENDING, db_index=True
+    )
+    tool = models.CharField(max_length=64)
+    model = models.CharField(max_length=200)
+    call = LedgerJSONField(help_text="The held call: {'name', 'arguments'}.")
+    preview = LedgerJSONField(null=True, blank=True)
+    affected_rows = models.IntegerField(null=True, blank=True)
+    reason = models.TextField(blank=True)
+    why_held = models.TextField(blank=True)
+    principal = models.CharField(max_length=200, db_index=True)
+    on_behalf_of = models.CharField(max_length=200, blank=True)
+    tenant_id = models.CharField(max_length=64, blank=True)
+    run_id = models.CharField(max_length=200, blank=True)
+    approvers_required = models.PositiveSmallIntegerField(default=1)
+    decided_at = models.DateTimeField(null=True, blank=True)
+    result = LedgerJSONField(null=True, blank=True)
+    failure = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ("-created_at",)
+        permissions = [("approve_approvalrequest", "Can approve or deny held agent writes")]
+
+    def __str__(self) -> str:
+        return f"{self.id} {self.tool} {self.model} ({self.status})"
+
+
+class ApprovalDecision(models.Model):
+    """One person's approve or deny on a held call; one per person per request."""
+
+    class Verdict(models.TextChoices):
+        APPROVE = "approve", "approve"
+        DENY = "deny", "deny"
+
+    approval = models.ForeignKey(
+        ApprovalRequest, on_delete=models.CASCADE, related_name="decisions"
+    )
+    approver = models.CharField(max_length=200)
+    verdict = models.CharField(max_length=10, choices=Verdict.choices)
+    note = models.TextField(blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ("created_at",)
+        constraints = [
+            models.UniqueConstraint(
+                fields=("approval", "approver"), name="ormai_one_decision_per_approver"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.approver} {self.verdict} {self.approval_id}"

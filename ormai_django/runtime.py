@@ -95,6 +95,19 @@ def execute(call: Any, context: ToolContext, policy: Policy | None = None) -> di
     ``call`` is ``{"name": ..., "arguments": {...}}`` as a dict or a JSON string;
     ``policy=None`` means the one ``ORMAI["POLICY"]`` names.
     """
+    return run_call(call, context, policy)
+
+
+def run_call(
+    call: Any,
+    context: ToolContext,
+    policy: Policy | None = None,
+    *,
+    approval: Any = None,
+    caused_by: Any = None,
+) -> dict[str, Any]:
+    """``execute``, for a held call whose ``approval`` has just been granted (internal: the
+    approvals module runs approved calls through here, so they take the same pipeline)."""
     started = time.perf_counter()
     tool_name = ""
     arguments: Any = None
@@ -114,7 +127,10 @@ def execute(call: Any, context: ToolContext, policy: Policy | None = None) -> di
                     errors.POLICY_NOT_CONFIGURED,
                     "The host's ormai_django policy is not configured; no tool can run.",
                 ) from None
-        invocation = Invocation(spec.name, arguments, ctx, policy, started=started)
+        invocation = Invocation(
+            spec.name, arguments, ctx, policy, started=started, approval=approval
+        )
+        invocation.caused_by = caused_by
         check_arguments(spec.name, arguments, spec.arguments, spec.required)
         result = spec.handler(invocation)
     except ToolError as exc:

@@ -3,6 +3,10 @@
 Schedule them with Celery beat, e.g. in the project's settings::
 
     CELERY_BEAT_SCHEDULE = {
+        "ormai-expire-approvals": {
+            "task": "ormai_django.tasks.expire_approvals",
+            "schedule": 60.0,
+        },
         "ormai-purge-idempotency": {
             "task": "ormai_django.tasks.purge_idempotency_records",
             "schedule": 3600.0,
@@ -30,3 +34,12 @@ def purge_idempotency_records(older_than_seconds: float | None = None) -> int:
         else ormai_settings.IDEMPOTENCY_RETENTION
     )
     return purge(older_than)
+
+
+@shared_task(name="ormai_django.tasks.expire_approvals")
+def expire_approvals() -> int:
+    """Mark pending approvals past their ``expires_at`` expired (the auto-deny); returns how
+    many. Celery beat runs it every minute (see the schedule above)."""
+    from ormai_django.approvals import expire_approvals as expire
+
+    return expire()

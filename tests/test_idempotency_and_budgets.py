@@ -430,7 +430,7 @@ def test_dry_runs_denials_errors_and_replays_spend_no_budget():
             where={"customer": customer.id},
             data={"status": "paid"},
             reason=REASON,
-        ),  # 2 rows > max_affected_rows=1: approval required
+        ),  # 2 rows > max_affected_rows=1: held for approval
         run(
             "db.update",
             policy=policy,
@@ -446,9 +446,10 @@ def test_dry_runs_denials_errors_and_replays_spend_no_budget():
         "FIELD_NOT_WRITABLE",
         "REASON_REQUIRED",
         "VALIDATION_FAILED",
-        "APPROVAL_REQUIRED",
+        None,  # held: pending_approval
         "NOT_FOUND",
     ]
+    assert not_spending[-2]["outcome"] == "pending_approval"
 
     second = rename(customer, "C", policy=policy)
     third = rename(customer, "D", policy=policy)

@@ -5,6 +5,7 @@ import pytest
 from django.utils import timezone
 
 from ormai_django import DEFAULT_PROD, PolicyBuilder, ToolContext, agent_model, execute
+from ormai_django.models import ApprovalRequest
 from sandbox_project.shop.models import Customer, Note, Order, Subscription
 from tests.factories import CustomerFactory, NoteFactory, OrderFactory, SubscriptionFactory
 from tests.support import database_state, event_of
@@ -54,6 +55,23 @@ def assert_refused(result, outcome, code, before, **details):
     assert event.error_code == code
     assert event.changes is None
     assert event.affected_rows is None
+    return event
+
+
+def assert_held(result, before, approvers_required):
+    """Held for people to decide: pending_approval, an ApprovalRequest, no row changed."""
+    assert result["outcome"] == "pending_approval", result
+    assert result["approvers_required"] == approvers_required
+    assert result["approval_id"].startswith("appr_") and result["expires_at"].endswith("Z")
+    assert database_state() == before
+    approval = ApprovalRequest.objects.get(pk=result["approval_id"])
+    assert (approval.status, approval.approvers_required) == ("pending", approvers_required)
+    event = event_of(result)
+    assert (event.outcome, event.approval_id, event.changes) == (
+        "pending_approval",
+        approval.id,
+        None,
+    )
     return event
 
 
@@ -387,7 +405,7 @@ def test_a_write_without_a_tenant_in_context_is_denied_tenant_required(case):
 # --- the approval gate --------------------------------------------------------------------
 
 
-def test_a_write_matching_a_require_approval_rule_is_denied_approval_required(policy):
+def test_a_write_matching_a_require_approval_rule_is_held_for_approval(policy):
     subscription = SubscriptionFactory(plan="basic", seats=1)
     before = database_state()
 
@@ -400,7 +418,7 @@ def test_a_write_matching_a_require_approval_rule_is_denied_approval_required(po
         reason=REASON,
     )
 
-    assert_refused(result, "denied", "APPROVAL_REQUIRED", before, approvers_required=1)
+    assert_held(result, before, 1)
 
 
 def test_approvers_required_is_what_the_matching_rule_asks(policy):
@@ -409,7 +427,7 @@ def test_approvers_required_is_what_the_matching_rule_asks(policy):
 
     result = run("db.delete", policy=policy, model="Customer", id=customer.id, reason=REASON)
 
-    assert_refused(result, "denied", "APPROVAL_REQUIRED", before, approvers_required=2)
+    assert_held(result, before, 2)
 
 
 def test_the_most_demanding_of_several_matching_rules_wins():
@@ -431,7 +449,7 @@ def test_the_most_demanding_of_several_matching_rules_wins():
         reason=REASON,
     )
 
-    assert_refused(result, "denied", "APPROVAL_REQUIRED", before, approvers_required=3)
+    assert_held(result, before, 3)
 
 
 def test_a_rule_for_another_tool_or_model_does_not_hold_the_write():
@@ -488,7 +506,7 @@ def test_every_write_to_an_approval_class_model_declared_by_decorator_is_held(in
 
     result = run(tool, policy=policy, **arguments, reason=REASON)
 
-    assert_refused(result, "denied", "APPROVAL_REQUIRED", before, approvers_required=1)
+    assert_held(result, before, 1)
 
 
 @pytest.mark.parametrize("index", [0, 1, 2], ids=["create", "update", "delete"])
@@ -501,7 +519,7 @@ def test_every_write_to_a_model_whose_policy_rule_names_no_tool_is_held(index):
 
     result = run(tool, policy=policy, **arguments, reason=REASON)
 
-    assert_refused(result, "denied", "APPROVAL_REQUIRED", before, approvers_required=2)
+    assert_held(result, before, 2)
 
 
 @pytest.mark.parametrize("tool", ["db.update", "db.delete"])
@@ -514,7 +532,7 @@ def test_a_write_over_more_rows_than_max_affected_rows_needs_approval(tool):
 
     result = run(tool, policy=writes_policy(max_affected_rows=2), **arguments)
 
-    assert_refused(result, "denied", "APPROVAL_REQUIRED", before, approvers_required=1)
+    assert_held(result, before, 1)
 
 
 @pytest.mark.parametrize("tool", ["db.update", "db.delete"])
@@ -547,7 +565,7 @@ def test_the_sandbox_holds_an_order_update_over_fifty_rows_by_its_when_rule(poli
         reason=REASON,
     )
 
-    assert_refused(result, "denied", "APPROVAL_REQUIRED", before, approvers_required=1)
+    assert_held(result, before, 1)
 
 
 def test_a_when_rule_that_does_not_match_lets_the_write_run():
@@ -597,4 +615,4 @@ def test_a_when_rule_that_raises_holds_the_write_fail_closed(tool):
 
     result = run(tool, policy=policy, **arguments, reason=REASON)
 
-    assert_refused(result, "denied", "APPROVAL_REQUIRED", before, approvers_required=2)
+    assert_held(result, before, 2)

@@ -27,6 +27,8 @@ class Invocation:
     changes: list[dict[str, Any]] | None = field(default=None)
     # The event this call follows from (an idempotent replay's original write).
     caused_by: Any = None
+    # The approval this call requested (held) or runs under (approved).
+    approval: Any = None
     # Set when the call wrote its own audit row, inside its transaction.
     audit_event: Any = None
     started: float = field(default_factory=time.perf_counter)

@@ -33,8 +33,9 @@ class BudgetSlot:
         )
 
 
-def reserve(principal: str, limit: int) -> BudgetSlot:
-    """Lock the principal's budget and refuse with ``RATE_LIMITED`` when it is spent.
+def reserve(principal: str, limit: int | None) -> BudgetSlot:
+    """Lock the principal's budget and refuse with ``RATE_LIMITED`` when it is spent
+    (``limit=None``: only the lock, so a burst bound counts concurrent writes exactly).
 
     Must run inside the write's transaction (the lock lasts until it ends).
     """
@@ -46,7 +47,7 @@ def reserve(principal: str, limit: int) -> BudgetSlot:
         row = locked.get(principal=principal)
     now = time.time()
     recent = [t for t in row.recent if isinstance(t, int | float) and t > now - WINDOW_SECONDS]
-    if len(recent) >= limit:
+    if limit is not None and len(recent) >= limit:
         retry_after = max(1, math.ceil(min(recent) + WINDOW_SECONDS - now))
         raise ToolDenied(
             errors.RATE_LIMITED,

@@ -55,7 +55,20 @@ def approval_needed(policy: Policy, mp: ModelPolicy, call: WriteCall) -> Approva
                 matched = True
             if not matched:
                 continue
-        found.append((rule.approvers, rule.expires_in, f"a {rule.tool or 'write'} rule"))
+        scope = ", ".join(
+            part
+            for part in (
+                f"tool={rule.tool}" if rule.tool else "",
+                f"model={mp.name}" if rule.model else "",
+                "when=..." if rule.when else "",
+            )
+            if part
+        )
+        found.append((rule.approvers, rule.expires_in, f"require_approval({scope})"))
+    if mp.burst is not None and mp.writes.write_class == "burst":
+        beyond = _beyond_burst(mp, call)
+        if beyond:
+            found.append((1, None, beyond))
     if not found:
         return None
     expiries = [e for _, e, _ in found if e is not None]
@@ -64,3 +77,30 @@ def approval_needed(policy: Policy, mp: ModelPolicy, call: WriteCall) -> Approva
         expires_in=min(expiries) if expiries else policy.profile.approval_expiry,
         reasons=tuple(why for _, _, why in found),
     )
+
+
+def _beyond_burst(mp: ModelPolicy, call: WriteCall) -> str:
+    """Why this write exceeds the model's burst bound (empty: within it). Counts the
+    principal's executed writes on the model in the window, from the audit log."""
+    from django.db.models import Count, Sum
+    from django.utils import timezone
+
+    from ormai_django.models import AuditEvent
+
+    burst = mp.burst
+    done = AuditEvent.objects.filter(
+        principal=call.context.principal,
+        model=mp.label,
+        tool__in=("db.create", "db.update", "db.delete"),
+        outcome="ok",
+        affected_rows__isnull=False,  # executed writes, not replays
+        created_at__gte=timezone.now() - burst.per,
+    ).aggregate(calls=Count("id"), rows=Sum("affected_rows"))
+    calls, rows = done["calls"], done["rows"] or 0
+    rows_now = max(call.affected_rows, 1)
+    if calls + 1 > burst.max_calls or rows + rows_now > burst.max_rows:
+        return (
+            f"beyond the burst of {burst.max_calls} writes / {burst.max_rows} rows per "
+            f"{burst.per} on {mp.name} ({calls} writes, {rows} rows so far)"
+        )
+    return ""

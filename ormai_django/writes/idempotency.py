@@ -51,17 +51,31 @@ def replay(record: IdempotencyRecord, tool: str, digest: str) -> dict[str, Any]:
 
 
 def remember(
-    principal: str, key: str, tool: str, digest: str, result: dict[str, Any], event: Any
+    principal: str,
+    key: str,
+    tool: str,
+    digest: str,
+    result: dict[str, Any],
+    event: Any,
+    replacing: bool = False,
 ) -> None:
-    if result.get("outcome") in STORED_OUTCOMES:
-        IdempotencyRecord.objects.create(
-            principal=principal,
-            key=key,
-            tool=tool,
-            arguments_hash=digest,
-            result=result,
-            audit_event=event,
-        )
+    """Store ``result`` under the key. ``replacing``: an approved call's result takes the
+    place of the pending answer its key stored when it was held."""
+    if result.get("outcome") not in STORED_OUTCOMES:
+        return
+    if replacing and IdempotencyRecord.objects.filter(principal=principal, key=key).update(
+        result=result, audit_event=event
+    ):
+        return
+    # A plain INSERT: when two retries race, the unique constraint picks the one that ran.
+    IdempotencyRecord.objects.create(
+        principal=principal,
+        key=key,
+        tool=tool,
+        arguments_hash=digest,
+        result=result,
+        audit_event=event,
+    )
 
 
 def purge(older_than: dt.timedelta) -> int:

@@ -8,17 +8,20 @@ A refusal anywhere rolls the transaction back; the runtime then audits it.
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 from django.db import IntegrityError, OperationalError, transaction
+from django.utils import timezone
 
-from ormai_django import errors
+from ormai_django import errors, signals
 from ormai_django.audit import record_invocation
-from ormai_django.errors import ToolDenied, ToolError
+from ormai_django.errors import ToolError
+from ormai_django.models import ApprovalRequest
 from ormai_django.tools.invocation import Invocation
 from ormai_django.writes import budgets, idempotency
 from ormai_django.writes.deletes import HardDeleteOperation
-from ormai_django.writes.gate import approval_needed
+from ormai_django.writes.gate import ApprovalNeed, approval_needed
 from ormai_django.writes.operations import (
     CreateOperation,
     SoftDeleteOperation,
@@ -50,7 +53,7 @@ def run_write(inv: Invocation) -> dict[str, Any]:
         if req.idempotency_key
         else ""
     )
-    if req.idempotency_key and not req.dry_run:
+    if req.idempotency_key and not req.dry_run and inv.approval is None:
         # Before the data is checked against rows: a retry gets what the first call got.
         record = idempotency.find(principal, req.idempotency_key)
         if record is not None:
@@ -112,17 +115,20 @@ def _execute(
     req = operation.req
     # Every write takes the principal's budget lock before any row lock: one lock order,
     # so a create (whose foreign key locks a parent) and an update can't deadlock.
+    # An approved call was authorised by people: neither the gate nor the rate limit holds it.
+    approved = inv.approval is not None
     limit = inv.policy.max_writes_per_minute
-    slot = budgets.reserve(principal, limit) if limit else None
+    counted = limit is not None or req.mp.burst is not None
+    slot = budgets.reserve(principal, limit) if counted and not approved else None
     operation.measure()
-    need = approval_needed(inv.policy, req.mp, operation.call())
+    need = None if approved else approval_needed(inv.policy, req.mp, operation.call())
     if need is not None:
-        raise ToolDenied(
-            errors.APPROVAL_REQUIRED,
-            f"This write needs {need.approvers} human approval(s) ({'; '.join(need.reasons)}), "
-            "and approvals are not available here; nothing was changed.",
-            approvers_required=need.approvers,
-        )
+        result = hold(inv, operation, need)
+        event = record_invocation(inv, result)
+        result["audit_id"] = event.id
+        if req.idempotency_key:
+            idempotency.remember(principal, req.idempotency_key, req.tool, digest, result, event)
+        return result, event
     operation.validate()
     inv.changes = operation.execute()
     inv.affected_rows = operation.affected
@@ -132,5 +138,38 @@ def _execute(
     event = record_invocation(inv, result)
     result["audit_id"] = event.id
     if req.idempotency_key:
-        idempotency.remember(principal, req.idempotency_key, req.tool, digest, result, event)
+        idempotency.remember(
+            principal, req.idempotency_key, req.tool, digest, result, event, replacing=approved
+        )
     return result, event
+
+
+def hold(inv: Invocation, operation: WriteOperation, need: ApprovalNeed) -> dict[str, Any]:
+    """Store the call for people to decide; nothing is written."""
+    preview = operation.preview()  # what it would change, as a dry run shows it
+    ctx = inv.context
+    approval = ApprovalRequest.objects.create(
+        expires_at=timezone.now() + need.expires_in,
+        tool=inv.tool,
+        model=inv.model_label,
+        call={"name": inv.tool, "arguments": inv.arguments},
+        preview=preview,
+        affected_rows=operation.affected,
+        reason=inv.reason,
+        why_held="; ".join(need.reasons),
+        principal=ctx.principal,
+        on_behalf_of=ctx.on_behalf_of or "",
+        tenant_id="" if ctx.tenant_id is None else str(ctx.tenant_id),
+        run_id=ctx.run_id or "",
+        approvers_required=need.approvers,
+    )
+    inv.approval = approval
+    transaction.on_commit(
+        lambda: signals.approval_requested.send(sender=ApprovalRequest, approval=approval)
+    )
+    return {
+        "outcome": "pending_approval",
+        "approval_id": approval.id,
+        "expires_at": approval.expires_at.astimezone(dt.UTC).isoformat().replace("+00:00", "Z"),
+        "approvers_required": approval.approvers_required,
+    }
