@@ -50,25 +50,32 @@ def request_event(approval: ApprovalRequest) -> AuditEvent | None:
     return approval.events.filter(outcome="pending_approval").order_by("created_at").first()
 
 
-def approve(approval_id: str, approver_user_id: Any, note: str = "") -> dict[str, Any]:
+def approve(
+    approval_id: str, approver_user_id: Any, note: str = "", *, policy: Any = None
+) -> dict[str, Any]:
     """Record one approval; run the held call when it is the last one needed.
 
     Returns ``{"status", "approvals", "approvers_required", "result"}`` (``result`` is the
-    executed call's outcome once it ran, else None).
+    executed call's outcome once it ran, else None). The call runs under ``policy``
+    (default: the one ``ORMAI["POLICY"]`` names), as ``execute`` would run it.
     """
-    return _decide(approval_id, approver_user_id, ApprovalDecision.Verdict.APPROVE, note)
+    return _decide(approval_id, approver_user_id, ApprovalDecision.Verdict.APPROVE, note, policy)
 
 
-def deny(approval_id: str, approver_user_id: Any, note: str = "") -> dict[str, Any]:
+def deny(
+    approval_id: str, approver_user_id: Any, note: str = "", *, policy: Any = None
+) -> dict[str, Any]:
     """One denial ends it: the held call never runs."""
-    return _decide(approval_id, approver_user_id, ApprovalDecision.Verdict.DENY, note)
+    return _decide(approval_id, approver_user_id, ApprovalDecision.Verdict.DENY, note, policy)
 
 
 aapprove = sync_to_async(approve, thread_sensitive=True)
 adeny = sync_to_async(deny, thread_sensitive=True)
 
 
-def _decide(approval_id: str, approver: Any, verdict: str, note: str) -> dict[str, Any]:
+def _decide(
+    approval_id: str, approver: Any, verdict: str, note: str, policy: Any
+) -> dict[str, Any]:
     approver = str(approver or "").strip()
     if not approver or len(approver) > 200:
         raise ApprovalError(INVALID_APPROVER, "An approver is a non-empty id of at most 200.")
@@ -101,7 +108,7 @@ def _decide(approval_id: str, approver: Any, verdict: str, note: str) -> dict[st
         if verdict == ApprovalDecision.Verdict.DENY:
             approval.status = ApprovalRequest.Status.DENIED
         elif approvals >= approval.approvers_required:
-            result = _run_held_call(approval, held)
+            result = _run_held_call(approval, held, policy)
             ok = result.get("outcome") == "ok"
             approval.status = (
                 ApprovalRequest.Status.EXECUTED if ok else ApprovalRequest.Status.FAILED
@@ -141,7 +148,9 @@ def _check_decidable(approval: ApprovalRequest, approver: str) -> None:
         raise ApprovalError(DUPLICATE_APPROVER, f"{approver} has already decided {approval.id}.")
 
 
-def _run_held_call(approval: ApprovalRequest, held: AuditEvent | None) -> dict[str, Any]:
+def _run_held_call(
+    approval: ApprovalRequest, held: AuditEvent | None, policy: Any
+) -> dict[str, Any]:
     """The held call, through the pipeline again, as its requester."""
     from ormai_django.context import ToolContext
     from ormai_django.runtime import run_call
@@ -152,7 +161,7 @@ def _run_held_call(approval: ApprovalRequest, held: AuditEvent | None) -> dict[s
         on_behalf_of=approval.on_behalf_of or None,
         run_id=approval.run_id or None,
     )
-    return run_call(approval.call, context, approval=approval, caused_by=held)
+    return run_call(approval.call, context, policy, approval=approval, caused_by=held)
 
 
 def expire_approvals(now: Any = None) -> int:

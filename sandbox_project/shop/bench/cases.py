@@ -36,6 +36,8 @@ class Case:
     tool: Callable[[], dict[str, Any]]
     target: float | None = None  # the largest tool/bare ratio allowed; None: reported only
     agree: Callable[[Any, dict[str, Any]], bool] = lambda bare, tool: tool["outcome"] == "ok"
+    # Run before each tool call, untimed (e.g. holding the call an approval then runs).
+    setup: Callable[[], Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -65,10 +67,10 @@ class Bench:
         return self.policy.for_model(model).visible_field_names
 
 
-def bench_policy(rows: int) -> Policy:
+def bench_policy(rows: int, hold_order_updates: bool = False) -> Policy:
     """The sandbox policy's reading rules, with pages as large as the bench reads, and
     writes open on the fields the write cases change (no rate limit, no blast-radius cap)."""
-    return (
+    builder = (
         PolicyBuilder(DEFAULT_PROD)
         .register_models(["shop.Customer", "shop.Subscription", "shop.Order", "shop.Note"])
         .deny_fields("*password*", "*secret*", "*token*")
@@ -80,8 +82,11 @@ def bench_policy(rows: int) -> Policy:
             writable_fields={"Customer": ["preferred_name"], "Order": ["status"]},
             max_affected_rows=1_000_000,
         )
-        .build()
     )
+    if hold_order_updates:
+        # The approval case: every Order update waits for one person.
+        builder = builder.require_approval(tool="db.update", model="Order")
+    return builder.build()
 
 
 def create_data(models: dict[str, type], rows: int) -> list[int]:

@@ -38,17 +38,31 @@ WARMUP_CALLS = 3
 TRANSACTION_CONTROL = ("BEGIN", "COMMIT", "ROLLBACK", "SAVEPOINT", "RELEASE SAVEPOINT")
 
 
-def _sample(fn: Callable[[], Any], inner: int) -> float:
-    """Seconds per call of ``fn``, over ``inner`` calls."""
-    start = time.perf_counter()
+def _sample(fn: Callable[[], Any], inner: int, setup: Callable[[], Any] | None = None) -> float:
+    """Seconds per call of ``fn``, over ``inner`` calls (``setup`` before each, untimed)."""
+    if setup is None:
+        start = time.perf_counter()
+        for _ in range(inner):
+            fn()
+        return (time.perf_counter() - start) / inner
+    total = 0.0
     for _ in range(inner):
+        setup()
+        start = time.perf_counter()
         fn()
-    return (time.perf_counter() - start) / inner
+        total += time.perf_counter() - start
+    return total / inner
 
 
 def measure(case: Case, repeat: int) -> tuple[float, float, float]:
     """Median seconds per call of each path, and the median of the A/B pairs' ratios."""
-    bare_result, tool_result = case.bare(), case.tool()
+
+    def tool() -> dict[str, Any]:
+        if case.setup is not None:
+            case.setup()
+        return case.tool()
+
+    bare_result, tool_result = case.bare(), tool()
     if not case.agree(bare_result, tool_result):
         raise CommandError(
             f"{case.name}: the tool and the bare ORM don't return the same thing "
@@ -57,15 +71,15 @@ def measure(case: Case, repeat: int) -> tuple[float, float, float]:
         )
     for _ in range(WARMUP_CALLS):
         case.bare()
-        case.tool()
+        tool()
     inner = max(1, min(1000, math.ceil(SAMPLE_SECONDS / max(_sample(case.bare, 1), 1e-7))))
     bare_times: list[float] = []
     tool_times: list[float] = []
     gc.collect()
     for i in range(repeat):
-        pairs = [(case.bare, bare_times), (case.tool, tool_times)]
-        for fn, out in pairs if i % 2 == 0 else reversed(pairs):
-            out.append(_sample(fn, inner))
+        pairs = [(case.bare, None, bare_times), (case.tool, case.setup, tool_times)]
+        for fn, setup, out in pairs if i % 2 == 0 else reversed(pairs):
+            out.append(_sample(fn, inner, setup))
     # A ratio per adjacent pair: a load spike on the machine hits both sides of a pair.
     ratio = statistics.median(t / b for b, t in zip(bare_times, tool_times, strict=True))
     return statistics.median(bare_times), statistics.median(tool_times), ratio

@@ -17,10 +17,11 @@ from typing import Any
 
 from django.utils import timezone
 
+from ormai_django.approvals import approve
 from ormai_django.context import ToolContext
 from ormai_django.policy.loading import get_policy
 from ormai_django.runtime import execute
-from sandbox_project.shop.bench.cases import Bench, Case, StatementCase
+from sandbox_project.shop.bench.cases import Bench, Case, StatementCase, bench_policy
 
 WRITE_TENANT = 70
 UPDATE_TARGET = 10.0
@@ -95,7 +96,36 @@ def write_cases(bench: Bench) -> list[Case]:
         single.args[0]["arguments"]["data"]["preferred_name"] = next(tool_names)
         return single()
 
+    holding = bench_policy(bench.rows, hold_order_updates=True)
+    held: list[str] = []
+    approve_status = itertools.cycle(("cancelled", "refunded"))
+
+    def hold_update() -> None:
+        call = {
+            "name": "db.update",
+            "arguments": {
+                "model": "Order",
+                "where": {"total_cents__gte": 0},
+                "data": {"status": next(approve_status)},
+                "reason": "bench: bulk status change, held",
+            },
+        }
+        held.append(execute(call, context, holding)["approval_id"])
+
+    def approve_held() -> dict[str, Any]:
+        return approve(held.pop(), "bench-approver@example.com", policy=holding)
+
     return [
+        Case(
+            f"approve a held {rows}-row update",
+            bare_update,
+            approve_held,
+            target=UPDATE_TARGET,
+            agree=lambda bare, tool: (
+                tool["status"] == "executed" and tool["result"]["affected_rows"] == bare
+            ),
+            setup=hold_update,
+        ),
         Case(
             f"db.update {rows} rows (where)",
             bare_update,
