@@ -22,7 +22,7 @@ from django.utils import timezone
 
 from ormai_django import signals
 from ormai_django.audit import record_event
-from ormai_django.models import ApprovalDecision, ApprovalRequest, AuditEvent
+from ormai_django.models import ApprovalDecision, ApprovalRequest, AuditEvent, IdempotencyRecord
 
 logger = logging.getLogger("ormai_django")
 
@@ -119,6 +119,8 @@ def _decide(
                 approval.failure = f"{error.get('code', '')}: {error.get('message', '')}"
         if approval.status != ApprovalRequest.Status.PENDING:
             approval.decided_at = timezone.now()
+            if approval.status != ApprovalRequest.Status.EXECUTED:
+                _settle_key(approval, result)
         approval.save()
         transaction.on_commit(
             lambda: signals.approval_decided.send(
@@ -155,13 +157,42 @@ def _run_held_call(
     from ormai_django.context import ToolContext
     from ormai_django.runtime import run_call
 
-    context = ToolContext(
-        principal=approval.principal,
-        tenant_id=approval.tenant_id or None,
-        on_behalf_of=approval.on_behalf_of or None,
-        run_id=approval.run_id or None,
+    context = (
+        ToolContext(**approval.context)
+        if approval.context
+        else ToolContext(
+            principal=approval.principal,
+            tenant_id=approval.tenant_id or None,
+            on_behalf_of=approval.on_behalf_of or None,
+            run_id=approval.run_id or None,
+        )
     )
     return run_call(approval.call, context, policy, approval=approval, caused_by=held)
+
+
+def _settle_key(approval: ApprovalRequest, result: dict[str, Any] | None) -> None:
+    """A retry of a held call with its idempotency key gets the final answer once the
+    request is over (an executed call's result replaces it in the pipeline itself)."""
+    key = (approval.call.get("arguments") or {}).get("idempotency_key")
+    if not key:
+        return
+    if result is None:
+        code = (
+            "APPROVAL_DENIED"
+            if approval.status == ApprovalRequest.Status.DENIED
+            else ("APPROVAL_EXPIRED")
+        )
+        verb = "denied" if code == "APPROVAL_DENIED" else "expired before anyone decided"
+        result = {
+            "outcome": "denied",
+            "error": {
+                "code": code,
+                "message": f"Approval {approval.id} was {verb}; the write did not run. "
+                "Tell the user; a new attempt needs a new idempotency_key.",
+            },
+            "approval_id": approval.id,
+        }
+    IdempotencyRecord.objects.filter(principal=approval.principal, key=key).update(result=result)
 
 
 def expire_approvals(now: Any = None) -> int:
@@ -178,6 +209,7 @@ def expire_approvals(now: Any = None) -> int:
             approval.status = ApprovalRequest.Status.EXPIRED
             approval.decided_at = now
             approval.save(update_fields=["status", "decided_at"])
+            _settle_key(approval, None)
             record_event(
                 tool="approval.expire",
                 context={"principal": EXPIRY_PRINCIPAL, "tenant_id": approval.tenant_id},

@@ -179,6 +179,9 @@ class ApprovalRequest(models.Model):
     on_behalf_of = models.CharField(max_length=200, blank=True)
     tenant_id = models.CharField(max_length=64, blank=True)
     run_id = models.CharField(max_length=200, blank=True)
+    context = LedgerJSONField(
+        null=True, blank=True, help_text="The requester's ToolContext, exactly as it was."
+    )
     approvers_required = models.PositiveSmallIntegerField(default=1)
     decided_at = models.DateTimeField(null=True, blank=True)
     result = LedgerJSONField(null=True, blank=True)

@@ -101,6 +101,6 @@ def _beyond_burst(mp: ModelPolicy, call: WriteCall) -> str:
     if calls + 1 > burst.max_calls or rows + rows_now > burst.max_rows:
         return (
             f"beyond the burst of {burst.max_calls} writes / {burst.max_rows} rows per "
-            f"{burst.per} on {mp.name} ({calls} writes, {rows} rows so far)"
+            f"{int(burst.per.total_seconds())} s on {mp.name} ({calls} writes, {rows} rows so far)"
         )
     return ""

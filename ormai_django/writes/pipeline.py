@@ -70,11 +70,14 @@ def run_write(inv: Invocation) -> dict[str, Any]:
             "would_require_approval": need is not None,
             **({"approvers_required": need.approvers} if need else {}),
         }
+    approval_before = inv.approval
     try:
         with transaction.atomic(using=operation.using):
             result, event = _execute(inv, operation, principal, digest)
     except BaseException as exc:
-        inv.changes = inv.affected_rows = None  # rolled back: nothing of it landed
+        # Rolled back: nothing of it landed, not even the approval request it may have made.
+        inv.changes = inv.affected_rows = None
+        inv.approval = approval_before
         return _after_rollback(inv, req, exc, digest)
     inv.audit_event = event
     return result
@@ -160,6 +163,12 @@ def hold(inv: Invocation, operation: WriteOperation, need: ApprovalNeed) -> dict
         principal=ctx.principal,
         on_behalf_of=ctx.on_behalf_of or "",
         tenant_id="" if ctx.tenant_id is None else str(ctx.tenant_id),
+        context={
+            "principal": ctx.principal,
+            "tenant_id": ctx.tenant_id,
+            "on_behalf_of": ctx.on_behalf_of,
+            "run_id": ctx.run_id,
+        },
         run_id=ctx.run_id or "",
         approvers_required=need.approvers,
     )
