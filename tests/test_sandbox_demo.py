@@ -2,6 +2,7 @@
 
 import json
 import re
+from datetime import UTC, datetime
 from io import StringIO
 
 import pytest
@@ -10,7 +11,7 @@ from django.core.management.base import CommandError
 from django.urls import reverse
 from django.utils import timezone
 
-from ormai_django.models import AuditEvent, IdempotencyRecord, WriteBudget
+from ormai_django.models import ApprovalRequest, AuditEvent, IdempotencyRecord, WriteBudget
 from ormai_django.policy.loading import get_policy
 from sandbox_project.shop.management.commands import demo_agent
 from sandbox_project.shop.models import Customer, Note, Order, Subscription
@@ -45,11 +46,21 @@ EXPECTED_OUTCOMES = [
     ("ok", None),  # a note created
     *[("ok", None)] * SANDBOX_WRITES_PER_MINUTE,  # a second agent's writes, up to its budget
     ("denied", "RATE_LIMITED"),  # one more within the minute
+    # Act 3: held for a human (and left pending).
+    ("ok", None),  # the opened customer's subscription looked up
+    ("dry_run", None),  # its upgrade previewed: would_require_approval
+    ("pending_approval", None),  # the upgrade, held for 1 approver
+    ("pending_approval", None),  # the same call, same key: the same approval
+    ("pending_approval", None),  # a prospect's delete, held for 2 approvers
+    ("pending_approval", None),  # a third agent's bulk note update past the burst bound
 ]
 # Step numbers (as printed) of act 2.
 NO_REASON, NOT_WRITABLE, RENAME, PREVIEW, LANGUAGE, RETRY, NOTE = range(15, 22)
 SYNC_WRITES = range(22, 22 + SANDBOX_WRITES_PER_MINUTE)
 LIMITED = 22 + SANDBOX_WRITES_PER_MINUTE
+# Of act 3.
+LOOKUP, UPGRADE_PREVIEW, UPGRADE, UPGRADE_RETRY, ERASE, BURST = range(LIMITED + 1, LIMITED + 7)
+HELD = (UPGRADE, ERASE, BURST)
 STEP_HEADER = re.compile(r"^\[(\d+)\] ", re.MULTILINE)
 HIDDEN_ROWS = re.compile(r",\n\s*\.\.\. (\d+) more rows")
 # Anything shaped like an email address, and a phone number of the seed's shape.
@@ -209,17 +220,20 @@ def test_demo_reports_the_audit_rows_its_calls_wrote():
     steps = parse_steps(transcript)
 
     def own_event(s):
-        # A replay answers with the stored result (the first write's audit_id); the retry's
+        # A replay answers with the stored result (the first call's audit_id); the retry's
         # own audit row points back at it.
-        if s["number"] == RETRY:
+        if s["number"] in (RETRY, UPGRADE_RETRY):
             return events.get(caused_by_id=s["result"]["audit_id"])
         return events.get(id=s["result"]["audit_id"])
 
     assert [e.id for e in events.order_by("created_at", "id")] == [own_event(s).id for s in steps]
     sync_principal = events.get(id=step(steps, LIMITED)[2]["audit_id"]).principal
     assert sync_principal.startswith("agent:crm-sync/")
-    callers = {number: ("agent:support-bot", "user:42", "7") for number in range(1, LIMITED)}
+    retention_principal = events.get(id=step(steps, BURST)[2]["audit_id"]).principal
+    assert retention_principal.startswith("agent:retention/")
+    callers = {number: ("agent:support-bot", "user:42", "7") for number in range(1, BURST)}
     callers |= {number: (sync_principal, "", "7") for number in [*SYNC_WRITES, LIMITED]}
+    callers[BURST] = (retention_principal, "", "7")
     for s in steps:
         event = own_event(s)
         assert (event.principal, event.on_behalf_of, event.tenant_id) == callers[s["number"]]
@@ -364,6 +378,149 @@ def test_demo_rate_limit_trips_a_second_agent_and_counts_only_writes_that_ran():
     assert "sent 7 write calls in this run and 3 of them count" in narration
 
 
+def held_requests(steps):
+    """The approval requests of act 3's held steps, by step number."""
+    return {n: ApprovalRequest.objects.get(pk=step(steps, n)[2]["approval_id"]) for n in HELD}
+
+
+def notes_before_the_retention_cutoff(arguments):
+    """The live notes of tenant 7 the retention job's where matches, from the database."""
+    cutoff = datetime.fromisoformat(arguments["where"]["created_at__lt"])
+    return Note.objects.filter(tenant_id=7, deleted_at__isnull=True, created_at__lt=cutoff)
+
+
+def test_demo_previews_the_upgrade_of_the_opened_customers_subscription_as_needing_one_approver():
+    seed("--reset")
+    seeded_plans = dict(Subscription.objects.values_list("id", "plan"))
+
+    steps = parse_steps(run_demo())
+
+    opened = step(steps, 4)[2]["row"]["id"]
+    _, lookup, found = step(steps, LOOKUP)
+    subscription = Subscription.objects.get(customer_id=opened)
+    assert lookup["where"] == {"customer": opened}
+    assert [row["id"] for row in found["rows"]] == [subscription.pk]
+    _, arguments, preview = step(steps, UPGRADE_PREVIEW)
+    assert arguments["dry_run"] is True and arguments["id"] == subscription.pk
+    assert arguments["data"] == {"plan": "pro"} != {"plan": seeded_plans[subscription.pk]}
+    assert preview["would_require_approval"] is True and preview["approvers_required"] == 1
+    assert preview["would_change"] == [
+        {"id": subscription.pk, "plan_before": seeded_plans[subscription.pk], "plan_after": "pro"}
+    ]
+
+
+def test_demo_leaves_three_held_calls_pending_with_their_approvers_and_why():
+    seed("--reset")
+    prospect = Customer.objects.get(tenant_id=7, subscriptions=None, orders=None, notes=None)
+    started = timezone.now()
+
+    steps = parse_steps(run_demo())
+
+    requests = held_requests(steps)
+    assert set(ApprovalRequest.objects.values_list("id", flat=True)) == {
+        r.id for r in requests.values()
+    }
+    for number, approval in requests.items():
+        shown, _, result = step(steps, number)
+        assert approval.status == "pending" and approval.decided_at is None
+        assert approval.call == json.loads(shown["call"])
+        assert approval.expires_at > started
+        assert result["expires_at"] == approval.expires_at.astimezone(UTC).isoformat().replace(
+            "+00:00", "Z"
+        )
+        assert result["approvers_required"] == approval.approvers_required
+        assert (approval.tenant_id, approval.run_id) == ("7", "demo-run")
+        held = AuditEvent.objects.get(id=result["audit_id"])
+        assert (held.outcome, held.approval_id) == ("pending_approval", approval.id)
+        assert approval.id in shown["aside"] and approval.why_held in shown["aside"]
+    upgrade, erase, burst = (requests[n] for n in HELD)
+    assert upgrade.approvers_required == 1 and "model=Subscription" in upgrade.why_held
+    assert (upgrade.principal, upgrade.on_behalf_of) == ("agent:support-bot", "user:42")
+    assert erase.approvers_required == 2
+    assert "tool=db.delete" in erase.why_held and "model=Customer" in erase.why_held
+    assert step(steps, ERASE)[1]["id"] == prospect.pk and erase.affected_rows == 1
+    assert erase.preview["cascade"] == {}
+    assert burst.approvers_required == 1 and "burst" in burst.why_held
+    assert burst.principal.startswith("agent:retention/") and burst.on_behalf_of == ""
+
+
+def test_demo_burst_is_one_update_of_more_notes_than_the_burst_row_bound():
+    seed("--reset")
+    bound = get_policy().for_model(Note).burst
+
+    steps = parse_steps(run_demo())
+
+    _, arguments, result = step(steps, BURST)
+    matching = notes_before_the_retention_cutoff(arguments)
+    assert bound.max_rows < matching.count()
+    assert bound.max_calls > SANDBOX_WRITES_PER_MINUTE  # why the demo can't show the call bound
+    approval = ApprovalRequest.objects.get(pk=result["approval_id"])
+    assert approval.affected_rows == matching.count()
+    assert f"{bound.max_rows} rows" in approval.why_held
+    # The retention agent's rate limit was fresh: a held call spends none of it.
+    assert WriteBudget.objects.get(principal=approval.principal).recent == []
+
+
+def test_demo_retry_of_the_held_upgrade_returns_the_same_approval():
+    seed("--reset")
+
+    steps = parse_steps(run_demo())
+
+    first_step, arguments, first = step(steps, UPGRADE)
+    retry_step, _, retry = step(steps, UPGRADE_RETRY)
+    assert retry_step["call"] == first_step["call"] and arguments["idempotency_key"]
+    assert "idempotent_replay" not in first and retry["idempotent_replay"] is True
+    assert {k: v for k, v in retry.items() if k != "idempotent_replay"} == first
+    upgrades = ApprovalRequest.objects.filter(tool="db.update", principal="agent:support-bot")
+    assert list(upgrades.values_list("id", flat=True)) == [first["approval_id"]]
+    assert IdempotencyRecord.objects.filter(key=arguments["idempotency_key"]).count() == 1
+    replayed = AuditEvent.objects.get(caused_by_id=first["audit_id"])
+    assert replayed.idempotency_key == arguments["idempotency_key"]
+    assert replayed.approval_id is None  # the retry's own row requested nothing new
+    assert (
+        f"1 approval request for the key '{arguments['idempotency_key']}'" in (retry_step["aside"])
+    )
+
+
+def test_demo_held_calls_write_nothing():
+    seed("--reset")
+    before = snapshot_shop()
+    history_before = {model.__name__: model.history.count() for model in SHOP_MODELS}
+
+    steps = parse_steps(run_demo())
+
+    after = snapshot_shop()
+    held = held_requests(steps)
+    assert after["Subscription"] == before["Subscription"]
+    assert Subscription.history.count() == history_before["Subscription"]
+    prospect_id = step(steps, ERASE)[1]["id"]
+    assert [r for r in after["Customer"] if r["id"] == prospect_id] == [
+        r for r in before["Customer"] if r["id"] == prospect_id
+    ]
+    assert Customer.history.filter(id=prospect_id).count() == 1
+    # Act 2 created one note; every seeded note is as it was, none redacted.
+    created = step(steps, NOTE)[2]["ids"]
+    assert [n for n in after["Note"] if n["id"] not in created] == before["Note"]
+    assert Note.history.count() == history_before["Note"] + 1
+    for approval in held.values():
+        held_events = AuditEvent.objects.filter(approval=approval)
+        assert [(e.outcome, e.changes) for e in held_events] == [("pending_approval", None)]
+    assert not AuditEvent.objects.filter(tool__startswith="approval.").exists()
+
+
+def test_demo_fails_before_any_call_when_no_customer_can_be_deleted_without_cascade():
+    seed("--reset")
+    prospect = Customer.objects.get(tenant_id=7, subscriptions=None, orders=None, notes=None)
+    Note.objects.create(
+        tenant_id=7, customer=prospect, body="Called back.", created_at=timezone.now()
+    )
+
+    with pytest.raises(CommandError, match="seed_sandbox --reset"):
+        run_demo()
+
+    assert not AuditEvent.objects.exists()
+
+
 def test_demo_runs_again_at_once_without_a_new_seed():
     seed("--reset")
 
@@ -383,6 +540,19 @@ def test_demo_runs_again_at_once_without_a_new_seed():
     }
     assert len(keys) == len(sync_principals) == 2
     assert len(WriteBudget.objects.get(principal="agent:support-bot").recent) == 6
+    # Each run holds its own three requests; none of the first run's was replayed or decided.
+    assert "idempotent_replay" not in step(second, UPGRADE)[2]
+    held = [step(steps, number)[2]["approval_id"] for steps in (first, second) for number in HELD]
+    assert len(set(held)) == 6
+    assert set(ApprovalRequest.objects.values_list("id", "status")) == {
+        (approval_id, "pending") for approval_id in held
+    }
+    upgrade_keys = {step(steps, UPGRADE)[1]["idempotency_key"] for steps in (first, second)}
+    retention_principals = {
+        ApprovalRequest.objects.get(pk=step(steps, BURST)[2]["approval_id"]).principal
+        for steps in (first, second)
+    }
+    assert len(upgrade_keys) == len(retention_principals) == 2
 
 
 def test_demo_fails_loudly_when_a_step_does_not_behave_as_scripted(monkeypatch):
@@ -410,6 +580,24 @@ def test_demo_fails_loudly_when_a_result_lacks_an_expected_field(monkeypatch):
         call_command("demo_agent", stdout=StringIO())
 
 
+def test_demo_fails_loudly_when_a_result_differs_from_an_earlier_one_it_must_repeat(monkeypatch):
+    seed("--reset")
+    describe = {"name": "db.describe", "arguments": {}}
+    steps = [
+        demo_agent.Step("describe", describe),
+        # Two calls are two audit rows: this expectation can't hold.
+        demo_agent.Step(
+            "again",
+            describe,
+            expect_fields=lambda run: {"audit_id": run.results[-2]["audit_id"]},
+        ),
+    ]
+    monkeypatch.setattr(demo_agent, "ACTS", [("one act", lambda facts: steps)])
+
+    with pytest.raises(CommandError, match="step 2 expected audit_id='aud_"):
+        call_command("demo_agent", stdout=StringIO())
+
+
 def test_demo_without_seed_data_says_to_seed_first_and_calls_nothing():
     with pytest.raises(CommandError, match="seed_sandbox --reset"):
         run_demo()
@@ -426,6 +614,38 @@ def test_seed_twice_with_reset_writes_the_same_rows():
     seed("--reset")
 
     assert snapshot_shop() == first
+
+
+def test_seed_prints_the_rows_it_wrote():
+    printed = seed("--reset")
+
+    live = Note.objects.filter(deleted_at__isnull=True).count()
+    assert (
+        f"{Customer.objects.count()} customers, {Subscription.objects.count()} subscriptions, "
+        f"{Order.objects.count()} orders, {Note.objects.count()} notes "
+        f"({Note.objects.count() - live} soft-deleted)."
+    ) in printed
+
+
+def test_seed_has_a_tenant_7_prospect_whose_delete_cascades_into_nothing():
+    seed("--reset")
+
+    prospects = Customer.objects.filter(tenant_id=7, subscriptions=None, orders=None, notes=None)
+
+    assert prospects.count() == 1
+    # The newest sign-up, so its id comes after every other customer's.
+    prospect = prospects.get()
+    assert prospect.pk == Customer.objects.order_by("-created_at").first().pk
+    assert prospect.pk == Customer.objects.order_by("-pk").first().pk
+    assert Customer.objects.filter(tenant_id=7).exclude(pk=prospect.pk).exists()
+    assert not Customer.objects.filter(subscriptions=None).exclude(pk=prospect.pk).exists()
+
+
+def test_seed_gives_tenant_7_more_live_notes_than_one_burst_may_touch():
+    seed("--reset")
+    bound = get_policy().for_model(Note).burst.max_rows
+
+    assert Note.objects.filter(tenant_id=7, deleted_at__isnull=True).count() > bound
 
 
 def test_seed_covers_two_tenants_every_order_status_and_soft_deleted_notes():
@@ -506,6 +726,7 @@ def test_seed_gives_the_admin_back_its_demo_password(client, django_user_model):
     "url_name",
     [
         "admin:ormai_django_auditevent_changelist",
+        "admin:ormai_django_approvalrequest_changelist",
         "admin:shop_customer_changelist",
         "admin:shop_subscription_changelist",
         "admin:shop_order_changelist",
@@ -545,3 +766,17 @@ def test_admin_audit_changelist_lists_the_demo_runs_denials(client):
     assert response.status_code == 200
     shown = response.context["cl"].result_count
     assert shown == sum(1 for outcome, _ in EXPECTED_OUTCOMES if outcome == "denied")
+
+
+def test_admin_approval_queue_lists_the_demo_runs_three_pending_requests(client):
+    seed("--reset")
+    steps = parse_steps(run_demo())
+    client.login(username="admin", password="ormai-demo")
+
+    response = client.get(
+        reverse("admin:ormai_django_approvalrequest_changelist"), {"status__exact": "pending"}
+    )
+
+    assert response.status_code == 200
+    listed = {approval.id for approval in response.context["cl"].result_list}
+    assert listed == {step(steps, number)[2]["approval_id"] for number in HELD}

@@ -4,8 +4,12 @@ Everything comes from ``random.Random(42)`` and a fixed base time, and rows get
 explicit ids, so every run of ``python manage.py seed_sandbox --reset`` writes
 exactly the same rows and the demo transcript stays the same from run to run.
 
-    Tenant 7 "Acme":   25 customers, their subscriptions, 88 orders, 30 notes
+    Tenant 7 "Acme":   25 customers, their subscriptions, 88 orders, 180 notes,
+                       and 1 prospect (a customer with no subscription, order or note)
     Tenant 8 "Globex": 10 customers, their subscriptions, 32 orders, 10 notes
+
+Tenant 7 has enough notes for one bulk update to go past the sandbox policy's burst
+bound (100 rows a minute), and a prospect whose delete cascades into nothing.
 
 Customers carry the things a policy must protect: an email and a phone (masked
 for agents), a password hash and an API token (denied to agents).
@@ -81,8 +85,11 @@ CUSTOMER_NAMES = {
         "Ethan Cole",
     ],
 }
+# Tenant 7's prospect signed up but has no subscription, order or note yet: deleting it
+# cascades into nothing, so the demo can ask for a delete that DEFAULT_PROD allows.
+PROSPECT_NAMES = {7: ["Theo Marsh"]}
 ORDERS_PER_TENANT = {7: 88, 8: 32}
-NOTES_PER_TENANT = {7: 30, 8: 10}
+NOTES_PER_TENANT = {7: 180, 8: 10}
 SOFT_DELETED_NOTES = 4
 
 EMAIL_DOMAINS = ("example.com", "example.org", "example.net")
@@ -133,6 +140,7 @@ class SeedSummary:
     """How many rows of each model the seed wrote."""
 
     customers: int
+    prospects: int  # customers without subscription, order or note (counted in customers)
     subscriptions: int
     orders: int
     notes: int
@@ -158,33 +166,52 @@ def _api_token(rng: random.Random) -> str:
     return "tok_live_" + "".join(rng.choices("0123456789abcdef", k=32))
 
 
+def _customer(
+    rng: random.Random, tenant: int, name: str, number: int, days_ago: tuple[int, int]
+) -> Customer:
+    """One customer, signed up between ``days_ago`` days before ``BASE_TIME``."""
+    first, last = name.lower().split()
+    email = f"{first}.{last}@{rng.choice(EMAIL_DOMAINS)}"
+    return Customer(
+        tenant_id=tenant,
+        name=name,
+        preferred_name=name.split()[0] if rng.random() < 0.3 else "",
+        preferred_language=_weighted(rng, {"en": 6, "fr": 2, "de": 2, "es": 1}),
+        email=email,
+        phone=f"{PHONE_PREFIX[tenant]} {number:04d}",
+        password_hash=_password_hash(rng, email),
+        api_token=_api_token(rng),
+        is_vip=rng.random() < 0.2,
+        created_at=BASE_TIME
+        - dt.timedelta(days=rng.randint(*days_ago), minutes=rng.randint(0, 1439)),
+    )
+
+
 def _customers(rng: random.Random) -> list[Customer]:
     customers = []
     for tenant, names in CUSTOMER_NAMES.items():
         phone_numbers = rng.sample(range(10_000), len(names))
         for name, number in zip(names, phone_numbers, strict=True):
-            first, last = name.lower().split()
-            email = f"{first}.{last}@{rng.choice(EMAIL_DOMAINS)}"
-            customers.append(
-                Customer(
-                    tenant_id=tenant,
-                    name=name,
-                    preferred_name=name.split()[0] if rng.random() < 0.3 else "",
-                    preferred_language=_weighted(rng, {"en": 6, "fr": 2, "de": 2, "es": 1}),
-                    email=email,
-                    phone=f"{PHONE_PREFIX[tenant]} {number:04d}",
-                    password_hash=_password_hash(rng, email),
-                    api_token=_api_token(rng),
-                    is_vip=rng.random() < 0.2,
-                    created_at=BASE_TIME
-                    - dt.timedelta(days=rng.randint(30, 720), minutes=rng.randint(0, 1439)),
-                )
-            )
+            customers.append(_customer(rng, tenant, name, number, days_ago=(30, 720)))
     # Ids follow sign-up time across tenants, as in a real shared table.
     customers.sort(key=lambda c: c.created_at)
     for pk, customer in enumerate(customers, start=1):
         customer.pk = pk
     return customers
+
+
+def _prospects(rng: random.Random, customers: list[Customer]) -> list[Customer]:
+    """The newest sign-ups, with no subscription, order or note: ids after the customers'."""
+    prospects = []
+    for tenant, names in PROSPECT_NAMES.items():
+        taken = {c.phone for c in customers if c.tenant_id == tenant}
+        free = [n for n in range(10_000) if f"{PHONE_PREFIX[tenant]} {n:04d}" not in taken]
+        for name, number in zip(names, rng.sample(free, len(names)), strict=True):
+            prospects.append(_customer(rng, tenant, name, number, days_ago=(1, 3)))
+    prospects.sort(key=lambda c: c.created_at)
+    for pk, prospect in enumerate(prospects, start=len(customers) + 1):
+        prospect.pk = pk
+    return prospects
 
 
 def _subscriptions(rng: random.Random, customers: list[Customer]) -> list[Subscription]:
@@ -296,8 +323,9 @@ def seed_shop(reset: bool = False) -> SeedSummary:
     subscriptions = _subscriptions(rng, customers)
     orders = _orders(rng, customers)
     notes = _notes(rng, customers)
+    prospects = _prospects(rng, customers)  # drawn last: the rows before them stay the same
     for model, rows in (
-        (Customer, customers),
+        (Customer, customers + prospects),
         (Subscription, subscriptions),
         (Order, orders),
         (Note, notes),
@@ -307,7 +335,8 @@ def seed_shop(reset: bool = False) -> SeedSummary:
         )
     _reset_sequences()
     return SeedSummary(
-        customers=len(customers),
+        customers=len(customers) + len(prospects),
+        prospects=len(prospects),
         subscriptions=len(subscriptions),
         orders=len(orders),
         notes=len(notes),

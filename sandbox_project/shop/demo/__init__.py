@@ -3,15 +3,16 @@
 An act is a module with a function that returns its ``Step``s (``runner.Step``) from
 the host's facts, and an entry in ``ACTS``. A step's call (and its narration) can be
 a function of the run, to use what an earlier step returned (a ``next_cursor``, an
-id, an ``approval_id``). To add an act (approvals, rollback), write its module and
+id, an ``approval_id``). To add an act (rollback, say), write its module and
 list it here.
 """
 
-from sandbox_project.shop.demo import reading, writing
+from sandbox_project.shop.demo import approving, reading, writing
 from sandbox_project.shop.demo.runner import Act
 
 # (title, steps builder), in story order.
 ACTS: list[Act] = [
     ("Act 1: reading, inside the policy's lines", reading.read_steps),
     ("Act 2: writing, with the guard rails", writing.write_steps),
+    ("Act 3: asking a human", approving.approval_steps),
 ]

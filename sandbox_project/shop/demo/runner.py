@@ -20,10 +20,10 @@ from django.db.models import Max
 from django.utils import timezone
 
 from ormai_django import ToolContext, execute
-from ormai_django.models import AuditEvent
+from ormai_django.models import ApprovalRequest, AuditEvent
 from ormai_django.policy.loading import get_policy
 from sandbox_project.shop.models import Customer
-from sandbox_project.shop.seed import TENANTS
+from sandbox_project.shop.seed import ADMIN_URL, ADMIN_USERNAME, TENANTS
 
 CONTEXT = ToolContext(
     principal="agent:support-bot", tenant_id=7, on_behalf_of="user:42", run_id="demo-run"
@@ -42,8 +42,10 @@ class Step:
 
     ``expect`` is ``"ok"`` or ``"<outcome> <CODE>"`` (``"denied FIELD_DENIED"``);
     ``expect_fields`` are keys the result must carry with these values
-    (``{"idempotent_replay": True}``); ``aside``, if given, is what the host checks
-    behind the agent's back, printed after the result (``run.last`` is the result).
+    (``{"idempotent_replay": True}``), or a function of the run that gives them (to
+    compare with an earlier result: ``run.results[-2]``, ``run.last`` being this one);
+    ``aside``, if given, is what the host checks behind the agent's back, printed after
+    the result (``run.last`` is the result; each of its lines is a paragraph).
     ``context`` is another caller than the run's; a ``brief`` step continues a
     series and is printed without a blank line before it.
     """
@@ -52,7 +54,9 @@ class Step:
     call: CallSource
     expect: str = "ok"
     aside: Callable[[DemoRun], str] | None = None
-    expect_fields: Mapping[str, Any] = field(default_factory=dict)
+    expect_fields: Mapping[str, Any] | Callable[[DemoRun], Mapping[str, Any]] = field(
+        default_factory=dict
+    )
     context: ToolContext | None = None
     brief: bool = False
 
@@ -70,6 +74,9 @@ class HostFacts:
     writes_per_minute: int
     # (id, first name) of tenant 7's first customers: the CRM sync's targets.
     sync_customers: tuple[tuple[int, str], ...]
+    # (id, name) of a tenant 7 customer with no subscription, order or note: a delete
+    # of it cascades into nothing.
+    prospect: tuple[int, str]
 
 
 # An act of the demo: its title and what builds its steps from the host's facts.
@@ -158,12 +165,23 @@ def host_facts(started: datetime) -> HostFacts:
     highest = Customer.objects.aggregate(highest=Max("id"))["highest"]
     # One more than the limit trips it; one spare in case the opened customer is among them.
     targets = Customer.objects.filter(tenant_id=7).order_by("id")[: limit + 2]
+    prospect = (
+        Customer.objects.filter(tenant_id=7, subscriptions=None, orders=None, notes=None)
+        .order_by("id")
+        .first()
+    )
+    if prospect is None:
+        raise CommandError(
+            "Tenant 7 has no customer without subscriptions, orders and notes left (was the "
+            "demo's delete approved?): run `python manage.py seed_sandbox --reset`."
+        )
     return HostFacts(
         other_tenant_customer_id=other.pk,
         missing_customer_id=(highest // 1000 + 1) * 1000,
         run_stamp=started.astimezone(UTC).strftime("%Y%m%dT%H%M%S.%fZ"),
         writes_per_minute=limit,
         sync_customers=tuple((c.pk, c.name.split()[0]) for c in targets),
+        prospect=(prospect.pk, prospect.name),
     )
 
 
@@ -189,8 +207,17 @@ def run_demo(acts: Sequence[Act], stdout: OutputWrapper, style: Style) -> None:
     stdout.write(
         f"\n{audited} audit rows written for run {CONTEXT.run_id} "
         f"(one per call, denials and errors included).\n"
-        f"See them at http://127.0.0.1:8000/admin/ormai_django/auditevent/?q={CONTEXT.run_id}"
+        f"See them at {ADMIN_URL}ormai_django/auditevent/?q={CONTEXT.run_id}"
     )
+    held = ApprovalRequest.objects.filter(
+        run_id=CONTEXT.run_id, created_at__gte=started, status=ApprovalRequest.Status.PENDING
+    ).count()
+    if held:
+        stdout.write(
+            f"{held} held calls of this run wait for a human (log in as {ADMIN_USERNAME}, "
+            "who may approve):\n"
+            f"{ADMIN_URL}ormai_django/approvalrequest/?status__exact=pending"
+        )
     if run.surprises:
         raise CommandError(
             f"{len(run.surprises)} step(s) did not behave as the demo expects: "
@@ -218,19 +245,28 @@ def run_step(number: int, step: Step, run: DemoRun, stdout: OutputWrapper, style
         )
     stdout.write(f">>> {shown}")
     stdout.write("<<< " + "\n".join(render_json(result)))
-    surprises = surprises_in(step, result, context)
+    surprises = surprises_in(step, result, context, run)
     if step.aside is not None and not surprises:
         # The host's check assumes the step went as scripted.
-        aside = textwrap.fill(
-            f"({step.aside(run)})", WIDTH, initial_indent="    ", subsequent_indent="     "
-        )
-        stdout.write(aside)
+        for index, paragraph in enumerate(f"({step.aside(run)})".split("\n")):
+            first = "     " if index else "    "  # later paragraphs align inside the "("
+            stdout.write(
+                textwrap.fill(
+                    paragraph,
+                    WIDTH,
+                    initial_indent=first,
+                    subsequent_indent="     ",
+                    break_on_hyphens=False,  # keys and ids stay whole
+                )
+            )
     for surprise in surprises:
         run.surprises.append(f"step {number} {surprise}")
         stdout.write(style.ERROR(f"!! {surprise}"))
 
 
-def surprises_in(step: Step, result: dict[str, Any], context: ToolContext) -> list[str]:
+def surprises_in(
+    step: Step, result: dict[str, Any], context: ToolContext, run: DemoRun
+) -> list[str]:
     """How ``result`` differs from what ``step`` expects (nothing when it went as scripted)."""
     surprises = []
     got = outcome_of(result)
@@ -241,7 +277,8 @@ def surprises_in(step: Step, result: dict[str, Any], context: ToolContext) -> li
                 f" (demo runs of the last minute spent {context.principal}'s writes; "
                 f"run the demo again in {result['error']['retry_after']} seconds)"
             )
-    for key, value in step.expect_fields.items():
+    expected = step.expect_fields(run) if callable(step.expect_fields) else step.expect_fields
+    for key, value in expected.items():
         if result.get(key) != value:
             surprises.append(f"expected {key}={value!r}, got {result.get(key)!r}")
     return surprises
