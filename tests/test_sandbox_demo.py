@@ -476,7 +476,8 @@ def test_demo_retry_of_the_held_upgrade_returns_the_same_approval():
     assert IdempotencyRecord.objects.filter(key=arguments["idempotency_key"]).count() == 1
     replayed = AuditEvent.objects.get(caused_by_id=first["audit_id"])
     assert replayed.idempotency_key == arguments["idempotency_key"]
-    assert replayed.approval_id is None  # the retry's own row requested nothing new
+    # The retry's own row points at the same approval: it requested nothing new.
+    assert replayed.approval_id == first["approval_id"]
     assert (
         f"1 approval request for the key '{arguments['idempotency_key']}'" in (retry_step["aside"])
     )
@@ -503,8 +504,10 @@ def test_demo_held_calls_write_nothing():
     assert [n for n in after["Note"] if n["id"] not in created] == before["Note"]
     assert Note.history.count() == history_before["Note"] + 1
     for approval in held.values():
+        # The request's row (and, for the upgrade, its retry's): none changed anything.
         held_events = AuditEvent.objects.filter(approval=approval)
-        assert [(e.outcome, e.changes) for e in held_events] == [("pending_approval", None)]
+        assert {(e.outcome, e.changes) for e in held_events} == {("pending_approval", None)}
+        assert held_events.filter(caused_by__isnull=True).count() == 1
     assert not AuditEvent.objects.filter(tool__startswith="approval.").exists()
 
 

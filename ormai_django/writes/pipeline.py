@@ -57,8 +57,7 @@ def run_write(inv: Invocation) -> dict[str, Any]:
         # Before the data is checked against rows: a retry gets what the first call got.
         record = idempotency.find(principal, req.idempotency_key)
         if record is not None:
-            inv.caused_by = record.audit_event
-            return idempotency.replay(record, req.tool, digest)
+            return _replay(inv, record, req, digest)
     operation.prepare()
     if req.dry_run:
         preview = operation.preview()
@@ -83,6 +82,15 @@ def run_write(inv: Invocation) -> dict[str, Any]:
     return result
 
 
+def _replay(inv: Invocation, record: Any, req: WriteRequest, digest: str) -> dict[str, Any]:
+    """The stored answer; the retry's own audit row points at the call that answered it
+    (and at its approval, for a held or approved call)."""
+    inv.caused_by = record.audit_event
+    if record.audit_event is not None and record.audit_event.approval_id:
+        inv.approval = record.audit_event.approval
+    return idempotency.replay(record, req.tool, digest)
+
+
 def _after_rollback(
     inv: Invocation, req: WriteRequest, exc: BaseException, digest: str
 ) -> dict[str, Any]:
@@ -93,8 +101,7 @@ def _after_rollback(
         if req.idempotency_key:
             record = idempotency.find(inv.context.principal, req.idempotency_key)
             if record is not None:
-                inv.caused_by = record.audit_event
-                return idempotency.replay(record, req.tool, digest)
+                return _replay(inv, record, req, digest)
         raise ToolError(
             errors.WRITE_CONFLICT,
             "The write collided with a concurrent change or a database constraint and was "
