@@ -123,8 +123,11 @@ def _decide(
                 _settle_key(approval, result)
         approval.save()
         transaction.on_commit(
-            lambda: signals.approval_decided.send(
-                sender=ApprovalRequest, approval=approval, decision=decision
+            lambda: signals.notify(
+                signals.approval_decided,
+                sender=ApprovalRequest,
+                approval=approval,
+                decision=decision,
             )
         )
     return {
@@ -222,8 +225,8 @@ def expire_approvals(now: Any = None) -> int:
                 approval=approval,
             )
             transaction.on_commit(
-                lambda approval=approval: signals.approval_expired.send(
-                    sender=ApprovalRequest, approval=approval
+                lambda approval=approval: signals.notify(
+                    signals.approval_expired, sender=ApprovalRequest, approval=approval
                 )
             )
             expired += 1

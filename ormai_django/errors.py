@@ -36,7 +36,12 @@ FIELD_NOT_WRITABLE = "FIELD_NOT_WRITABLE"
 IDEMPOTENCY_KEY_REQUIRED = "IDEMPOTENCY_KEY_REQUIRED"
 RATE_LIMITED = "RATE_LIMITED"
 CASCADE_NOT_ALLOWED = "CASCADE_NOT_ALLOWED"
-APPROVAL_REQUIRED = "APPROVAL_REQUIRED"
+APPROVAL_REQUIRED = "APPROVAL_REQUIRED"  # no longer returned: such writes are held
+# A retry of a held call whose request is over (outcome "denied").
+APPROVAL_DENIED = "APPROVAL_DENIED"
+APPROVAL_EXPIRED = "APPROVAL_EXPIRED"
+# An approved where-write that now matches more rows than the people approved.
+APPROVED_SCOPE_EXCEEDED = "APPROVED_SCOPE_EXCEEDED"
 
 
 class ToolError(Exception):

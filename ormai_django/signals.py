@@ -15,3 +15,18 @@ from django.dispatch import Signal
 approval_requested = Signal()
 approval_decided = Signal()
 approval_expired = Signal()
+
+
+def notify(signal: Signal, **kwargs: object) -> None:
+    """Send ``signal`` to every receiver; one that raises is logged and never undoes, or
+    hides, the write or decision that already committed."""
+    import logging
+
+    for receiver, response in signal.send_robust(**kwargs):
+        if isinstance(response, Exception):
+            logging.getLogger("ormai_django").error(
+                "ormai_django: a %s receiver (%r) raised",
+                kwargs.get("sender"),
+                receiver,
+                exc_info=response,
+            )

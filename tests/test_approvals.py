@@ -1030,3 +1030,74 @@ def test_a_sandbox_dry_run_says_whether_and_how_many_approvals_the_call_needs(ca
         assert result["approvers_required"] == approvers
     assert not ApprovalRequest.objects.exists()
     assert database_state() == before
+
+
+# --- what was approved, and who hears of it ----------------------------------------------
+
+
+def test_an_approved_where_write_that_now_matches_more_rows_fails_and_changes_nothing(configure):
+    configure(shop_policy(approvals=[{"tool": "db.update", "model": "Order"}]))
+    customer = CustomerFactory()
+    OrderFactory.create_batch(3, customer=customer, status="pending")
+    call = {
+        "name": "db.update",
+        "arguments": {
+            "model": "Order",
+            "where": {"customer": customer.id, "status": "pending"},
+            "data": {"status": "cancelled"},
+            "reason": REASON,
+        },
+    }
+    approval = held(execute(call, AGENT))
+    OrderFactory(customer=customer, status="pending")  # arrives while people decide
+
+    outcome = approve(approval.id, "lee@example.com")
+
+    assert outcome["status"] == "failed"
+    assert outcome["result"]["error"]["code"] == "APPROVED_SCOPE_EXCEEDED"
+    assert Order.objects.filter(status="cancelled").count() == 0
+
+
+def test_fewer_rows_than_were_approved_still_run(configure):
+    configure(shop_policy(approvals=[{"tool": "db.update", "model": "Order"}]))
+    customer = CustomerFactory()
+    orders = OrderFactory.create_batch(3, customer=customer, status="pending")
+    call = {
+        "name": "db.update",
+        "arguments": {
+            "model": "Order",
+            "where": {"customer": customer.id, "status": "pending"},
+            "data": {"status": "cancelled"},
+            "reason": REASON,
+        },
+    }
+    approval = held(execute(call, AGENT))
+    orders[0].delete()
+
+    outcome = approve(approval.id, "lee@example.com")
+
+    assert (outcome["status"], outcome["result"]["affected_rows"]) == ("executed", 2)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_receiver_that_raises_never_makes_a_held_or_decided_call_look_failed(configure):
+    configure(shop_policy(approvals=[SEATS_NEED_ONE]))
+    subscription = SubscriptionFactory(seats=1)
+
+    def broken(sender, **kwargs):
+        raise RuntimeError("the pager is down")
+
+    ormai_signals.approval_requested.connect(broken)
+    ormai_signals.approval_decided.connect(broken)
+    try:
+        result = set_seats(subscription, 4)
+        approval = held(result)
+        decided = approve(approval.id, "lee@example.com")
+    finally:
+        ormai_signals.approval_requested.disconnect(broken)
+        ormai_signals.approval_decided.disconnect(broken)
+
+    assert decided["status"] == "executed"
+    assert AuditEvent.objects.filter(outcome="error").count() == 0
+    subscription.refresh_from_db()
+    assert subscription.seats == 4

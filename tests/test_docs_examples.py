@@ -49,7 +49,14 @@ def documents_with_examples() -> list[Path]:
 def test_the_user_guides_have_examples_that_run():
     # Guards the parametrization below: an empty docs/ would otherwise pass silently.
     names = {p.name for p in documents_with_examples()}
-    assert {"getting-started.md", "policy.md", "tools.md", "security.md", "writes.md"} <= names
+    assert {
+        "getting-started.md",
+        "policy.md",
+        "tools.md",
+        "security.md",
+        "writes.md",
+        "approvals.md",
+    } <= names
 
 
 def test_every_opted_out_example_says_why():

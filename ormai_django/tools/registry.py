@@ -28,6 +28,11 @@ class ToolSpec:
         return self.name.replace(".", "_")
 
 
+HELD = (
+    "A write may come back 'pending_approval': people must approve it first; tell the user "
+    "it is waiting (approval_id, expires_at) and don't send it again with a new key."
+)
+
 TOOLS: dict[str, ToolSpec] = {
     spec.name: spec
     for spec in (
@@ -65,7 +70,7 @@ TOOLS: dict[str, ToolSpec] = {
         ToolSpec(
             "db.create",
             "Create one row from 'data' (writable fields only), saying why in 'reason'. "
-            "'dry_run': true previews it; an 'idempotency_key' makes a retry safe.",
+            "'dry_run': true previews it; an 'idempotency_key' makes a retry safe. " + HELD,
             ("model", "data", "reason", "idempotency_key", "dry_run"),
             ("model", "data"),
             run_write,
@@ -75,7 +80,7 @@ TOOLS: dict[str, ToolSpec] = {
             "db.update",
             "Set 'data' (writable fields only) on one row ('id') or on the rows matching a "
             "non-empty 'where', saying why in 'reason'. 'dry_run': true shows every row's "
-            "before and after without changing anything.",
+            "before and after without changing anything. " + HELD,
             ("model", "id", "where", "data", "reason", "idempotency_key", "dry_run"),
             ("model", "data"),
             run_write,
@@ -85,7 +90,7 @@ TOOLS: dict[str, ToolSpec] = {
             "db.delete",
             "Delete one row ('id') or the rows matching a non-empty 'where' (a soft delete "
             "where the model has one), saying why in 'reason'. 'dry_run': true lists what "
-            "would go, cascade included.",
+            "would go, cascade included. " + HELD,
             ("model", "id", "where", "reason", "idempotency_key", "dry_run"),
             ("model",),
             run_write,

@@ -16,7 +16,7 @@ from django.utils import timezone
 
 from ormai_django import errors, signals
 from ormai_django.audit import record_invocation
-from ormai_django.errors import ToolError
+from ormai_django.errors import ToolDenied, ToolError
 from ormai_django.models import ApprovalRequest
 from ormai_django.tools.invocation import Invocation
 from ormai_django.writes import budgets, idempotency
@@ -131,6 +131,18 @@ def _execute(
     counted = limit is not None or req.mp.burst is not None
     slot = budgets.reserve(principal, limit) if counted and not approved else None
     operation.measure()
+    if (
+        approved
+        and req.where is not None
+        and operation.affected > (inv.approval.affected_rows or 0)
+    ):
+        # People approved a preview; a write that has grown since is not what they approved.
+        raise ToolDenied(
+            errors.APPROVED_SCOPE_EXCEEDED,
+            f"The approved write now matches {operation.affected} rows, more than the "
+            f"{inv.approval.affected_rows} that were approved; nothing was changed. "
+            "Ask again with a fresh preview.",
+        )
     need = None if approved else approval_needed(inv.policy, req.mp, operation.call())
     if need is not None:
         result = hold(inv, operation, need)
@@ -181,7 +193,9 @@ def hold(inv: Invocation, operation: WriteOperation, need: ApprovalNeed) -> dict
     )
     inv.approval = approval
     transaction.on_commit(
-        lambda: signals.approval_requested.send(sender=ApprovalRequest, approval=approval)
+        lambda: signals.notify(
+            signals.approval_requested, sender=ApprovalRequest, approval=approval
+        )
     )
     return {
         "outcome": "pending_approval",
