@@ -1,0 +1,96 @@
+"""Shared display helpers of the ormai_django admin pages."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from django.contrib import messages
+from django.utils import timezone
+from django.utils.html import format_html
+
+from ormai_django.models import ApprovalRequest
+
+Decide = Callable[[str, Any, str], dict[str, Any]]
+
+MAX_CONSEQUENCE_LINKS = 50
+
+
+def pretty_json(value: Any) -> str:
+    return format_html(
+        "<pre>{}</pre>", json.dumps(value, indent=2, sort_keys=True, ensure_ascii=False)
+    )
+
+
+def cell_text(value: Any) -> str:
+    """A preview value as a table cell: text as it is; null, numbers and "" as JSON, so an
+    empty string and a null don't look alike."""
+    if isinstance(value, str) and value:
+        return value
+    return json.dumps(value, ensure_ascii=False)
+
+
+def preview_rows(preview: Any) -> list[dict[str, Any]]:
+    """The preview's ``would_change`` as table rows: ``{"id", "fields": [{"name", "before",
+    "after", "changed"}]}``, a side missing (a create has no before, a delete no after) as
+    None."""
+    rows = []
+    entries = preview.get("would_change") if isinstance(preview, Mapping) else None
+    for entry in entries or []:
+        if not isinstance(entry, Mapping):
+            continue
+        names: dict[str, None] = {}
+        for key in entry:
+            for suffix in ("_before", "_after"):
+                if key.endswith(suffix) and len(key) > len(suffix):
+                    names[key[: -len(suffix)]] = None
+        fields = []
+        for name in names:
+            before = entry.get(f"{name}_before", ...)
+            after = entry.get(f"{name}_after", ...)
+            fields.append(
+                {
+                    "name": name,
+                    "before": None if before is ... else cell_text(before),
+                    "after": None if after is ... else cell_text(after),
+                    "changed": before != after,
+                }
+            )
+        rows.append({"id": cell_text(entry.get("id")), "fields": fields})
+    return rows
+
+
+def is_overdue(approval: ApprovalRequest, now: Any = None) -> bool:
+    """Past its ``expires_at`` (expired, or pending until the expiry task marks it)."""
+    if approval.status == ApprovalRequest.Status.EXPIRED:
+        return True
+    pending = approval.status == ApprovalRequest.Status.PENDING
+    return pending and approval.expires_at <= (now or timezone.now())
+
+
+def decision_message(approval_id: str, outcome: Mapping[str, Any]) -> tuple[int, str]:
+    """What the admin tells the user after ``approve()`` / ``deny()`` returned."""
+    status = outcome["status"]
+    if status == ApprovalRequest.Status.DENIED:
+        return messages.SUCCESS, f"Denied {approval_id}; the held call will not run."
+    if status == ApprovalRequest.Status.PENDING:
+        given, needed = outcome["approvals"], outcome["approvers_required"]
+        return (
+            messages.SUCCESS,
+            f"Approved {approval_id}: {given} / {needed} approvals; it runs when "
+            f"{needed - given} more approve.",
+        )
+    result = outcome.get("result") or {}
+    if status == ApprovalRequest.Status.EXECUTED:
+        return (
+            messages.SUCCESS,
+            f"Approved {approval_id}: the call ran and changed {result.get('affected_rows')} "
+            f"row(s) (audit {result.get('audit_id')}).",
+        )
+    error = result.get("error") or {}
+    return (
+        messages.ERROR,
+        f"Approved {approval_id}, but the call failed when it ran: "
+        f"{error.get('code', '')}: {error.get('message', '')}",
+    )
