@@ -1,3 +1,5 @@
+from importlib.util import find_spec
+
 from django.apps import AppConfig
 
 
@@ -10,3 +12,8 @@ class OrmaiDjangoConfig(AppConfig):
         from ormai_django import checks
 
         checks.register()
+        if find_spec("celery") is not None:
+            # Notifications are posted by a Celery task; the core itself never needs Celery.
+            from ormai_django import notifications
+
+            notifications.connect()

@@ -25,6 +25,12 @@ DEFAULTS: dict[str, Any] = {
     # How long idempotency records are kept (ormai_purge_idempotency and the Celery task
     # purge_idempotency_records delete older ones; a retry after that runs again).
     "IDEMPOTENCY_RETENTION": timedelta(days=7),
+    # A Slack incoming-webhook URL: when set (and Celery runs), every write held for
+    # approval is posted there (ormai_django.notifications). None: no notifications.
+    "SLACK_WEBHOOK_URL": None,
+    # The site's address, e.g. "https://ops.example.com": notifications link to
+    # <ADMIN_BASE_URL>/admin/ormai_django/approvalrequest/<id>/change/.
+    "ADMIN_BASE_URL": "",
 }
 
 

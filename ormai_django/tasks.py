@@ -43,3 +43,13 @@ def expire_approvals() -> int:
     from ormai_django.approvals import expire_approvals as expire
 
     return expire()
+
+
+@shared_task(name="ormai_django.tasks.notify_slack", ignore_result=True)
+def notify_slack(approval_id: str) -> bool:
+    """Post the held write ``approval_id`` to ``ORMAI["SLACK_WEBHOOK_URL"]``; True if Slack
+    took it. Enqueued when a write is held (see ``ormai_django.notifications``); a failure
+    is logged, not raised."""
+    from ormai_django.notifications import send_slack_notification
+
+    return send_slack_notification(approval_id)

@@ -85,6 +85,23 @@ ORMAI = {
     "POLICY": "sandbox_project.shop.policy.build_policy",
 }
 
+# Celery (sandbox_project/celery.py): Redis as broker and result backend.
+CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", "redis://127.0.0.1:6379/0")
+CELERY_RESULT_BACKEND = os.environ.get("CELERY_RESULT_BACKEND", CELERY_BROKER_URL)
+CELERY_TIMEZONE = TIME_ZONE
+# Seconds between expiry runs; tests shorten it (ORMAI_EXPIRY_INTERVAL=1).
+_expiry_interval = float(os.environ.get("ORMAI_EXPIRY_INTERVAL", "60"))
+CELERY_BEAT_SCHEDULE = {
+    "ormai-expire-approvals": {
+        "task": "ormai_django.tasks.expire_approvals",
+        "schedule": _expiry_interval,
+    },
+    "ormai-purge-idempotency": {
+        "task": "ormai_django.tasks.purge_idempotency_records",
+        "schedule": 3600.0,
+    },
+}
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
