@@ -18,6 +18,7 @@ from django.utils.timesince import timesince, timeuntil
 
 from ormai_django.admin.display import (
     Decide,
+    ReadOnlyAdminMixin,
     decision_message,
     is_overdue,
     pretty_json,
@@ -28,7 +29,7 @@ from ormai_django.models import ApprovalDecision, ApprovalRequest, AuditEvent
 
 
 @admin.register(ApprovalRequest)
-class ApprovalRequestAdmin(admin.ModelAdmin):
+class ApprovalRequestAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     """The queue of held calls; approve or deny each, or several through a confirmation."""
 
     list_display = (
@@ -123,15 +124,6 @@ class ApprovalRequestAdmin(admin.ModelAdmin):
 
     def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return super().has_view_permission(request, obj) or self.has_approve_permission(request)
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
     # --- the change page: the preview, the decisions, the audit trail, the buttons --------
 

@@ -6,17 +6,16 @@ from typing import Any
 
 from django.contrib import admin
 from django.contrib.admin.utils import quote
-from django.http import HttpRequest
 from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
 
-from ormai_django.admin.display import MAX_CONSEQUENCE_LINKS, pretty_json
+from ormai_django.admin.display import MAX_CONSEQUENCE_LINKS, ReadOnlyAdminMixin, pretty_json
 from ormai_django.models import ApprovalRequest, AuditEvent
 
 
 @admin.register(AuditEvent)
-class AuditEventAdmin(admin.ModelAdmin):
+class AuditEventAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     """The ledger, read-only: every call, with links along its chain (the approval it
     belongs to, the event it follows from, the events that follow from it)."""
 
@@ -108,13 +107,3 @@ class AuditEventAdmin(admin.ModelAdmin):
         if len(following) > MAX_CONSEQUENCE_LINKS:
             return format_html("{}<br>and more", links)
         return links
-
-    # The ledger is append-only: nobody adds, edits or deletes through the admin.
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False

@@ -7,6 +7,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from django.contrib import messages
+from django.http import HttpRequest
 from django.utils import timezone
 from django.utils.html import format_html
 
@@ -94,3 +95,17 @@ def decision_message(approval_id: str, outcome: Mapping[str, Any]) -> tuple[int,
         f"Approved {approval_id}, but the call failed when it ran: "
         f"{error.get('code', '')}: {error.get('message', '')}",
     )
+
+
+class ReadOnlyAdminMixin:
+    """Nobody adds, edits or deletes these rows through the admin: the ledger is
+    append-only, and a held call changes only through approve() / deny()."""
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
