@@ -153,11 +153,14 @@ class ModelPolicy:
             info = self.fields.get(self.aliases[name])
         return info
 
+    def has_field(self, name: str) -> bool:
+        """Whether the model has a field ``name`` (or attname), visible to agents or not."""
+        return any(name in (f.name, f.attname) for f in self.model._meta.concrete_fields)
+
     def missing_field_error(self, name: str, where: str, offered: str) -> ToolError:
         """The refusal for a name that is not a visible field: denied (the field exists but
         agents can't use it) or unknown (``offered`` lists what the agent can use instead)."""
-        concrete = {n for f in self.model._meta.concrete_fields for n in (f.name, f.attname)}
-        if name in concrete:
+        if self.has_field(name):
             return ToolDenied(
                 errors.FIELD_DENIED,
                 f"{where}: the field {name!r} of {self.name} is not available to agents; "

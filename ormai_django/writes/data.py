@@ -47,10 +47,8 @@ def writable_values(
     problems: dict[str, list[str]] = {}
     for name, value in data.items():
         info = mp.field_named(name)
-        if info is None:
-            concrete = {n for f in mp.model._meta.concrete_fields for n in (f.name, f.attname)}
-            if name not in concrete:
-                raise mp.missing_field_error(name, "'data'", f"Writable fields: {writable}.")
+        if info is None and not mp.has_field(name):
+            raise mp.missing_field_error(name, "'data'", f"Writable fields: {writable}.")
         if info is None or not info.writable:
             raise ToolDenied(
                 errors.FIELD_NOT_WRITABLE,
