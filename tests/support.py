@@ -1,5 +1,6 @@
 """Helpers shared by the test modules of the write tools."""
 
+from ormai_django import DEFAULT_PROD, PolicyBuilder
 from ormai_django.models import AuditEvent
 from sandbox_project.shop.models import Customer, Note, Order, Subscription
 
@@ -17,3 +18,22 @@ def database_state():
         state[model._meta.label] = list(model._base_manager.order_by("pk").values())
         state[f"{model._meta.label} history"] = model.history.count()
     return state
+
+
+def shop_writes(profile=DEFAULT_PROD, **write_options):
+    """A builder for the sandbox models: Customer, Order and Note open to writes (their usual
+    writable fields), Subscription read-only, scoped by tenant; callers add their own rules."""
+    return (
+        PolicyBuilder(profile)
+        .register_models([Customer, Subscription, Order, Note])
+        .tenant_scope("tenant_id")
+        .enable_writes(
+            models=[Customer, Order, Note],
+            writable_fields={
+                "Customer": ["preferred_name", "preferred_language"],
+                "Order": ["status"],
+                "Note": ["customer", "body"],
+            },
+            **write_options,
+        )
+    )

@@ -6,11 +6,11 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from ormai_django import DEFAULT_PROD, PolicyBuilder, ToolContext, execute
+from ormai_django import ToolContext, execute
 from ormai_django.models import AuditEvent, IdempotencyRecord, WriteBudget
-from sandbox_project.shop.models import Customer, Note, Order, Subscription
+from sandbox_project.shop.models import Customer, Note
 from tests.factories import CustomerFactory, NoteFactory, OrderFactory
-from tests.support import database_state, event_of
+from tests.support import database_state, event_of, shop_writes
 
 pytestmark = pytest.mark.django_db
 
@@ -28,20 +28,7 @@ def without(result, *keys):
 
 
 def retry_policy(rate_limit=None, **write_options):
-    builder = (
-        PolicyBuilder(DEFAULT_PROD)
-        .register_models([Customer, Subscription, Order, Note])
-        .tenant_scope("tenant_id")
-        .enable_writes(
-            models=[Customer, Order, Note],
-            writable_fields={
-                "Customer": ["preferred_name", "preferred_language"],
-                "Order": ["status"],
-                "Note": ["customer", "body"],
-            },
-            **write_options,
-        )
-    )
+    builder = shop_writes(**write_options)
     if rate_limit:
         builder.max_writes_per_minute(rate_limit)
     return builder.build()

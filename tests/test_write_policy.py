@@ -6,9 +6,9 @@ from django.utils import timezone
 
 from ormai_django import DEFAULT_PROD, PolicyBuilder, ToolContext, agent_model, execute
 from ormai_django.models import ApprovalRequest
-from sandbox_project.shop.models import Customer, Note, Order, Subscription
+from sandbox_project.shop.models import Customer, Note, Order
 from tests.factories import CustomerFactory, NoteFactory, OrderFactory, SubscriptionFactory
-from tests.support import database_state, event_of
+from tests.support import database_state, event_of, shop_writes
 
 pytestmark = pytest.mark.django_db
 
@@ -23,21 +23,7 @@ def run(tool, ctx=AGENT, policy=None, **arguments):
 
 def writes_policy(profile=DEFAULT_PROD, approvals=(), **write_options):
     """Customer, Order and Note writable, Subscription read-only; extra approval rules."""
-    builder = (
-        PolicyBuilder(profile)
-        .register_models([Customer, Subscription, Order, Note])
-        .mask_fields(["customer.email"])
-        .tenant_scope("tenant_id")
-        .enable_writes(
-            models=[Customer, Order, Note],
-            writable_fields={
-                "Customer": ["preferred_name", "preferred_language"],
-                "Order": ["status"],
-                "Note": ["customer", "body"],
-            },
-            **write_options,
-        )
-    )
+    builder = shop_writes(profile, **write_options).mask_fields(["customer.email"])
     for rule in approvals:
         builder.require_approval(**rule)
     return builder.build()
