@@ -92,6 +92,15 @@ class AuditEvent(models.Model):
         indexes = [
             models.Index(fields=("principal", "created_at"), name="ormai_audit_principal_time")
         ]
+        constraints = [
+            # A write is rolled back once: a second rollback, even a racing one, is refused.
+            models.UniqueConstraint(
+                fields=("caused_by",),
+                condition=models.Q(tool="rollback", outcome="ok"),
+                name="ormai_one_rollback_per_write",
+            )
+        ]
+        permissions = [("rollback_auditevent", "Can roll back agent writes")]
         verbose_name = "audit event"
 
     def __str__(self) -> str:

@@ -9,22 +9,105 @@ would reach rows of another tenant, or rows whose tenant can't be checked.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
-from django.db import connections, models
+from django.db import models
 from django.db.models.deletion import Collector, ProtectedError, RestrictedError
 
 from ormai_django import errors
 from ormai_django.errors import ToolDenied
 from ormai_django.tools.rows import to_json
 from ormai_django.tools.scope import tenant_value
+from ormai_django.writes.batches import batch_size, batches
 from ormai_django.writes.history import history_model
 from ormai_django.writes.operations import WriteOperation, full_row
 
+# A row the delete changes rather than removes: (model, field, pk, old value, new value).
+Nulled = tuple[type[models.Model], models.Field, Any, Any, Any]
 
-def _batch_size(using: str) -> int:
-    # SQLite binds at most 999 parameters per statement.
-    return min(2000, (connections[using].features.max_query_params or 2010) - 10)
+
+@dataclass
+class CollectedDelete:
+    """What deleting some rows removes or changes (Django's collector), with their before-state.
+
+    Shared by ``db.delete`` and by rollback (which deletes the rows a create made).
+    """
+
+    collector: Collector
+    removed: list[tuple[type[models.Model], dict[str, Any]]]
+    nulled: list[Nulled]
+
+    def reached(
+        self, model: type[models.Model], own: set[Any]
+    ) -> dict[type[models.Model], list[Any]]:
+        """The rows beyond ``own`` (JSON primary keys of ``model``) that the delete reaches."""
+        reached: dict[type[models.Model], list[Any]] = {}
+        for removed_model, row in self.removed:
+            pk = row[removed_model._meta.pk.name]
+            if removed_model is not model or pk not in own:
+                reached.setdefault(removed_model, []).append(pk)
+        for nulled_model, _, pk, _, _ in self.nulled:
+            reached.setdefault(nulled_model, []).append(to_json(pk))
+        return reached
+
+    def delete(self, reason: str) -> list[dict[str, Any]]:
+        """Run the delete (signals fire; django-simple-history records each row with
+        ``reason``) and return its ledger: the full before of every removed row, the
+        before/after of every changed one."""
+        for model, instances in self.collector.data.items():
+            historical = history_model(model)
+            limit = (
+                historical._meta.get_field("history_change_reason").max_length
+                if historical
+                else None
+            )
+            for instance in instances:
+                instance._change_reason = reason[:limit] if limit else reason
+        self.collector.delete()
+        changes = [
+            {"model": model._meta.label, "pk": row[model._meta.pk.name], "before": row}
+            for model, row in self.removed
+        ]
+        changes += [
+            {
+                "model": model._meta.label,
+                "pk": to_json(pk),
+                "before": {field.name: to_json(old)},
+                "after": {field.name: to_json(new)},
+            }
+            for model, field, pk, old, new in self.nulled
+        ]
+        return changes
+
+
+def collect_delete(model: type[models.Model], ids: list[Any], using: str) -> CollectedDelete:
+    """Collect the delete of ``model`` rows ``ids`` (raises Django's ``ProtectedError`` or
+    ``RestrictedError`` when other rows forbid it)."""
+    collector = Collector(using=using, origin=model)
+    manager = model._base_manager.db_manager(using)
+    for batch in batches(ids, batch_size(using)):
+        collector.collect(list(manager.filter(pk__in=batch)))
+    removed: list[tuple[type[models.Model], dict[str, Any]]] = []
+    for collected_model, instances in collector.data.items():
+        removed += [(collected_model, full_row(i)) for i in sorted(instances, key=lambda i: i.pk)]
+    for queryset in collector.fast_deletes:
+        names = [f.name for f in queryset.model._meta.concrete_fields]
+        attnames = [f.attname for f in queryset.model._meta.concrete_fields]
+        for values in queryset.values_list(*attnames):
+            removed.append(
+                (queryset.model, {n: to_json(v) for n, v in zip(names, values, strict=True)})
+            )
+    nulled: list[Nulled] = []
+    for (field, value), groups in collector.field_updates.items():
+        for objs in groups:
+            pairs = (
+                objs.values_list("pk", field.attname)
+                if isinstance(objs, models.QuerySet)
+                else [(o.pk, getattr(o, field.attname)) for o in objs]
+            )
+            nulled += [(field.model, field, pk, old, value) for pk, old in pairs]
+    return CollectedDelete(collector, removed, nulled)
 
 
 class HardDeleteOperation(WriteOperation):
@@ -44,13 +127,8 @@ class HardDeleteOperation(WriteOperation):
 
     def collect(self) -> None:
         """What the delete removes or changes, and their before-state, model by model."""
-        self.collector = Collector(using=self.using, origin=self.model)
-        manager = self.model._base_manager.db_manager(self.using)
-        size = _batch_size(self.using)
         try:
-            for start in range(0, len(self.ids), size):
-                batch = list(manager.filter(pk__in=self.ids[start : start + size]))
-                self.collector.collect(batch)
+            self.collected = collect_delete(self.model, self.ids, self.using)
         except (ProtectedError, RestrictedError) as exc:
             blockers = sorted({o._meta.label for o in exc.args[1]})
             raise ToolDenied(
@@ -58,32 +136,8 @@ class HardDeleteOperation(WriteOperation):
                 f"These {self.mp.name} rows can't be deleted: rows of {', '.join(blockers)} "
                 "protect them. Nothing was deleted.",
             ) from None
-        self.removed: list[tuple[type[models.Model], dict[str, Any]]] = []
-        for model, instances in self.collector.data.items():
-            self.removed += [(model, full_row(i)) for i in sorted(instances, key=lambda i: i.pk)]
-        for queryset in self.collector.fast_deletes:
-            names = [f.name for f in queryset.model._meta.concrete_fields]
-            attnames = [f.attname for f in queryset.model._meta.concrete_fields]
-            for values in queryset.values_list(*attnames):
-                row = {n: to_json(v) for n, v in zip(names, values, strict=True)}
-                self.removed.append((queryset.model, row))
-        self.nulled: list[tuple[type[models.Model], models.Field, Any, Any, Any]] = []
-        for (field, value), groups in self.collector.field_updates.items():
-            for objs in groups:
-                pairs = (
-                    objs.values_list("pk", field.attname)
-                    if isinstance(objs, models.QuerySet)
-                    else [(o.pk, getattr(o, field.attname)) for o in objs]
-                )
-                self.nulled += [(field.model, field, pk, old, value) for pk, old in pairs]
         own = {to_json(pk) for pk in self.ids}
-        reached: dict[type[models.Model], list[Any]] = {}
-        for model, row in self.removed:
-            pk = row[model._meta.pk.name]
-            if model is not self.model or pk not in own:
-                reached.setdefault(model, []).append(pk)
-        for model, _, pk, _, _ in self.nulled:
-            reached.setdefault(model, []).append(to_json(pk))
+        reached = self.collected.reached(self.model, own)
         self.cascade = {model._meta.label: pks for model, pks in reached.items()}
         self.check_cascade(reached)
 
@@ -125,10 +179,9 @@ class HardDeleteOperation(WriteOperation):
         if field is None:
             return False
         manager = model._base_manager.db_manager(self.using)
-        size = _batch_size(self.using)
         return not any(
-            manager.filter(pk__in=pks[start : start + size]).exclude(**{field: tenant}).exists()
-            for start in range(0, len(pks), size)
+            manager.filter(pk__in=batch).exclude(**{field: tenant}).exists()
+            for batch in batches(pks, batch_size(self.using))
         )
 
     def validate(self) -> None:
@@ -143,7 +196,7 @@ class HardDeleteOperation(WriteOperation):
         would_change = [
             {"id": row[self.model._meta.pk.name]}
             | {f"{f.name}_before": self.shown(f, row[f.name]) for f in shown if not f.primary_key}
-            for model, row in self.removed
+            for model, row in self.collected.removed
             if model is self.model and row[self.model._meta.pk.name] in own
         ]
         cascade = {
@@ -156,28 +209,4 @@ class HardDeleteOperation(WriteOperation):
         }
 
     def execute(self) -> list[dict[str, Any]]:
-        for model, instances in self.collector.data.items():
-            historical = history_model(model)
-            limit = (
-                historical._meta.get_field("history_change_reason").max_length
-                if historical
-                else None
-            )
-            for instance in instances:
-                # django-simple-history records the delete itself, with this reason.
-                instance._change_reason = self.req.reason[:limit] if limit else self.req.reason
-        self.collector.delete()
-        changes = [
-            {"model": model._meta.label, "pk": row[model._meta.pk.name], "before": row}
-            for model, row in self.removed
-        ]
-        changes += [
-            {
-                "model": model._meta.label,
-                "pk": to_json(pk),
-                "before": {field.name: to_json(old)},
-                "after": {field.name: to_json(new)},
-            }
-            for model, field, pk, old, new in self.nulled
-        ]
-        return changes
+        return self.collected.delete(self.req.reason)

@@ -79,6 +79,15 @@ def ledger_changes(
     ]
 
 
+def soft_delete_marker(field: models.Field) -> Any:
+    """The value that marks a row deleted: True for a flag, now for a date or time."""
+    if isinstance(field, models.BooleanField):
+        return True
+    if isinstance(field, models.DateField) and not isinstance(field, models.DateTimeField):
+        return timezone.localdate()
+    return timezone.now()
+
+
 class WriteOperation:
     """The steps every write shares; subclasses fill in what differs."""
 
@@ -306,10 +315,7 @@ class SoftDeleteOperation(UpdateOperation):
 
     def prepare(self) -> None:
         field = self.model._meta.get_field(self.mp.soft_delete_field)
-        marker = True if isinstance(field, models.BooleanField) else timezone.now()
-        if isinstance(field, models.DateField) and not isinstance(field, models.DateTimeField):
-            marker = timezone.localdate()
-        self.values = {field.attname: marker}
+        self.values = {field.attname: soft_delete_marker(field)}
         self.instance_values = None
 
     def validate(self) -> None:

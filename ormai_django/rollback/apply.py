@@ -1,0 +1,147 @@
+"""Applying a planned rollback: a constant number of statements per batch of rows.
+
+Recreated rows are inserted parents first (``bulk_create``); restored fields are set
+with one ``UPDATE`` per batch (a ``CASE`` per field when rows go back to different
+values); created rows are deleted with Django's collector, as ``db.delete`` does. Each
+batch's history rows are copied in one ``INSERT ... SELECT`` of the rows as the rollback
+leaves them, with the rollback's reason as the change reason.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable
+from typing import Any
+
+from django.db import models
+from django.db.models import Case, F, Value, When
+
+from ormai_django.rollback.errors import ROLLBACK_CONFLICT, RollbackError
+from ormai_django.rollback.ledger import python_value, value_key
+from ormai_django.rollback.plan import DELETE, RECREATE, RowStep
+from ormai_django.writes.batches import batch_size, batches
+from ormai_django.writes.deletes import collect_delete
+from ormai_django.writes.history import write_history
+
+
+def parents_first(models_: Iterable[type[models.Model]]) -> list[type[models.Model]]:
+    """The models ordered so that a model comes after every model its foreign keys point at
+    (within the set); a cycle is left in any order (foreign keys are checked at commit)."""
+    pending = list(dict.fromkeys(models_))
+    ordered: list[type[models.Model]] = []
+    while pending:
+        ready = [
+            m
+            for m in pending
+            if not any(
+                f.is_relation
+                and f.many_to_one
+                and f.related_model in pending
+                and f.related_model is not m
+                for f in m._meta.concrete_fields
+            )
+        ]
+        chosen = ready or pending[:1]
+        ordered += chosen
+        pending = [m for m in pending if m not in chosen]
+    return ordered
+
+
+def by_model(steps: Iterable[RowStep]) -> dict[type[models.Model], list[RowStep]]:
+    grouped: dict[type[models.Model], list[RowStep]] = {}
+    for step in steps:
+        grouped.setdefault(step.model, []).append(step)
+    return grouped
+
+
+def apply_steps(
+    steps: list[RowStep], reason: str, using: str, now: dt.datetime
+) -> list[dict[str, Any]]:
+    """Run the inverse of one write; returns its ledger (the same shape a write records)."""
+    changes: list[dict[str, Any]] = []
+    recreating = by_model(s for s in steps if s.action == RECREATE)
+    for model in parents_first(recreating):
+        group = recreating[model]
+        changes += insert_rows(model, [s for s in group if s.current is None], using, reason, now)
+        changes += restore_rows(
+            model, [s for s in group if s.current is not None], using, reason, now
+        )
+    for model, group in by_model(s for s in steps if s.action not in (RECREATE, DELETE)).items():
+        changes += restore_rows(model, group, using, reason, now)
+    for model, group in by_model(s for s in steps if s.action == DELETE).items():
+        pks = [python_value(model._meta.pk, s.pk, s.audit_id) for s in group]
+        changes += collect_delete(model, pks, using).delete(reason)
+    return changes
+
+
+def insert_rows(
+    model: type[models.Model], steps: list[RowStep], using: str, reason: str, now: dt.datetime
+) -> list[dict[str, Any]]:
+    """Re-create deleted rows with their primary keys, and their history rows ("+")."""
+    if not steps:
+        return []
+    manager = model._base_manager.db_manager(using)
+    fields = {f.name: f for f in model._meta.concrete_fields}
+    size = batch_size(using, params_per_row=len(fields))
+    for batch in batches(steps, size):
+        instances = [
+            model(
+                **{
+                    fields[name].attname: python_value(fields[name], value, step.audit_id)
+                    for name, value in (step.restored or {}).items()
+                }
+            )
+            for step in batch
+        ]
+        manager.bulk_create(instances)
+        write_history(manager.filter(pk__in=[i.pk for i in instances]), "+", reason, now)
+    label = model._meta.label
+    return [{"model": label, "pk": s.pk, "after": s.restored} for s in steps]
+
+
+def restore_rows(
+    model: type[models.Model], steps: list[RowStep], using: str, reason: str, now: dt.datetime
+) -> list[dict[str, Any]]:
+    """Set each row's fields to their restored values: one UPDATE and one history copy per
+    batch, whatever the number of distinct values."""
+    if not steps:
+        return []
+    manager = model._base_manager.db_manager(using)
+    pk_field = model._meta.pk
+    names = list(dict.fromkeys(n for s in steps for n in (s.restored or {})))
+    fields = {name: model._meta.get_field(name) for name in names}
+    size = batch_size(using, params_per_row=2 * len(names) + 2)
+    for batch in batches(steps, size):
+        pks = [python_value(pk_field, s.pk, s.audit_id) for s in batch]
+        assignments: dict[str, Any] = {}
+        for name, field in fields.items():
+            groups: dict[str, tuple[Any, list[Any]]] = {}
+            for step, pk in zip(batch, pks, strict=True):
+                if name in (step.restored or {}):
+                    value = step.restored[name]
+                    entry = groups.setdefault(
+                        value_key(value), (python_value(field, value, step.audit_id), [])
+                    )
+                    entry[1].append(pk)
+            if len(groups) == 1 and len(next(iter(groups.values()))[1]) == len(batch):
+                ((value, _),) = groups.values()
+                assignments[field.attname] = Value(value, output_field=field)
+            else:
+                assignments[field.attname] = Case(
+                    *(
+                        When(pk__in=members, then=Value(value, output_field=field))
+                        for value, members in groups.values()
+                    ),
+                    default=F(field.attname),
+                    output_field=field,
+                )
+        rows = manager.filter(pk__in=pks)
+        if rows.update(**assignments) != len(batch):
+            raise RollbackError(
+                ROLLBACK_CONFLICT,
+                f"Rows of {model._meta.label} changed while the rollback ran; nothing was "
+                "changed. Run it again.",
+            )
+        write_history(rows, "~", reason, now)
+    label = model._meta.label
+    return [{"model": label, "pk": s.pk, "before": s.current, "after": s.restored} for s in steps]

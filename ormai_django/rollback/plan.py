@@ -1,0 +1,256 @@
+"""Planning a rollback: the inverse of every recorded row, checked against the row as it is now.
+
+The planner reads the current values of the rows a write touched (locked, unless it is a
+dry run) and decides, row by row, what the inverse does and whether it conflicts: a row
+whose values are no longer the write's after values was changed by someone since, a row
+the write deleted that exists again was re-created since. When a whole run is rolled back,
+newest write first, each inverse is planned against the rows as the newer inverses leave
+them (an overlay over the database), so the plan of a run is computed, not executed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.db import models
+from django.db.models.deletion import ProtectedError, RestrictedError
+
+from ormai_django.rollback.ledger import (
+    CHANGED,
+    CREATED,
+    RecordedRow,
+    comparable,
+    field_of,
+    python_value,
+    recorded_rows,
+)
+from ormai_django.tools.rows import to_json
+from ormai_django.writes.batches import batch_size, batches
+from ormai_django.writes.deletes import collect_delete
+from ormai_django.writes.operations import soft_delete_marker
+
+# What the inverse of one row does.
+RESTORE = "restore"  # set the changed fields back to their before values
+DELETE = "delete"  # remove a row the write created
+SOFT_DELETE = "soft_delete"  # mark a created row deleted (the model soft-deletes)
+RECREATE = "recreate"  # insert a row the write deleted, with its primary key
+
+GONE = "the row no longer exists"
+BACK = "a row with this primary key exists again"
+
+
+@dataclass
+class RowStep:
+    """The inverse of one recorded row; values in their JSON form."""
+
+    audit_id: str
+    model: type[models.Model]
+    pk: Any
+    action: str
+    current: dict[str, Any] | None  # None: the row does not exist now
+    restored: dict[str, Any] | None  # None: the row is removed
+    conflicts: list[dict[str, Any]] = field(default_factory=list)
+    # A forced rollback passes over a row it can't act on (gone since, say).
+    skip_when_forced: bool = False
+
+    def conflict(self, field_name: str | None, **detail: Any) -> None:
+        self.conflicts.append(
+            {
+                "audit_id": self.audit_id,
+                "model": self.model._meta.label,
+                "pk": self.pk,
+                "field": field_name,
+                **detail,
+            }
+        )
+
+    def lines(self) -> list[dict[str, Any]]:
+        """The step as table lines, one per field: what is there now, what the rollback puts."""
+        conflicted = {c["field"] for c in self.conflicts}
+        row_conflict = None in conflicted
+        base = {
+            "audit_id": self.audit_id,
+            "model": self.model._meta.label,
+            "pk": self.pk,
+            "action": self.action,
+        }
+        if self.action == DELETE:
+            return [
+                {**base, "field": None, "current": "(row)", "restored": "(deleted)"}
+                | {"conflict": bool(self.conflicts)}
+            ]
+        names = list(self.restored or self.current or {})
+        current, restored = self.current or {}, self.restored or {}
+        return [
+            {
+                **base,
+                "field": name,
+                "current": current.get(name),
+                "restored": restored.get(name),
+                "conflict": row_conflict or name in conflicted,
+            }
+            for name in names
+        ]
+
+
+class Planner:
+    """Plans inverses against the database, as earlier-planned inverses leave it."""
+
+    def __init__(self, using: str, lock: bool, policy: Any) -> None:
+        self.using, self.lock, self.policy = using, lock, policy
+        # (model, pk) -> the values the planned inverses leave (None: removed).
+        self.overlay: dict[tuple[type[models.Model], Any], dict[str, Any] | None] = {}
+
+    def plan(self, event: Any) -> list[RowStep]:
+        rows = recorded_rows(event)
+        grouped: dict[type[models.Model], list[RecordedRow]] = {}
+        for row in rows:
+            grouped.setdefault(row.model, []).append(row)
+        steps: list[RowStep] = []
+        for model, group in grouped.items():
+            names: dict[str, models.Field] = {}
+            for row in group:
+                for name in {**(row.before or {}), **(row.after or {})}:
+                    if name not in names:
+                        names[name] = field_of(model, name, event.id)
+            pk_field = model._meta.pk
+            keys = [comparable(pk_field, row.pk, event.id) for row in group]
+            current = self.read(model, keys, list(names.values()))
+            soft = self.soft_delete_field(model)
+            for key, row in zip(keys, group, strict=True):
+                steps.append(self.step(event.id, row, key, current[key], names, soft))
+        self.check_deletes(steps)
+        for step in steps:
+            self.remember(step)
+        return steps
+
+    def read(
+        self, model: type[models.Model], keys: list[Any], fields: list[models.Field]
+    ) -> dict[Any, dict[str, Any] | None]:
+        """Current values of ``fields`` for each row (None: no such row), locked unless this is
+        a dry run, one statement per batch; the overlay wins over the database."""
+        pk_field = model._meta.pk
+        manager = model._base_manager.db_manager(self.using)
+        attnames = [f.attname for f in fields]
+        found: dict[Any, dict[str, Any]] = {}
+        pks = [python_value(pk_field, key, "") for key in keys]
+        for batch in batches(pks, batch_size(self.using)):
+            rows = manager.filter(pk__in=batch).order_by("pk")
+            if self.lock:
+                rows = rows.select_for_update()
+            for values in rows.values_list(pk_field.attname, *attnames):
+                found[to_json(values[0])] = {
+                    f.name: to_json(v) for f, v in zip(fields, values[1:], strict=True)
+                }
+        result: dict[Any, dict[str, Any] | None] = {}
+        for key in keys:
+            if (model, key) in self.overlay:
+                planned = self.overlay[(model, key)]
+                result[key] = None if planned is None else {**found.get(key, {}), **planned}
+            else:
+                result[key] = found.get(key)
+        return result
+
+    def soft_delete_field(self, model: type[models.Model]) -> models.Field | None:
+        registered = self.policy.for_model(model) if self.policy is not None else None
+        name = registered.soft_delete_field if registered is not None else None
+        return model._meta.get_field(name) if name else None
+
+    def step(
+        self,
+        audit_id: str,
+        row: RecordedRow,
+        key: Any,
+        current: dict[str, Any] | None,
+        fields: dict[str, models.Field],
+        soft: models.Field | None,
+    ) -> RowStep:
+        def recorded(values: dict[str, Any]) -> dict[str, Any]:
+            return {n: comparable(fields[n], v, audit_id) for n, v in values.items()}
+
+        if row.kind == CHANGED:
+            after, before = recorded(row.after or {}), recorded(row.before or {})
+            step = RowStep(audit_id, row.model, key, RESTORE, None, before)
+            if current is None:
+                step.conflict(None, problem=GONE)
+                step.skip_when_forced = True
+                return step
+            step.current = {n: current.get(n) for n in after}
+            step.restored = {n: before.get(n) for n in after}
+            for name, expected in after.items():
+                if current.get(name) != expected:
+                    step.conflict(name, expected=expected, current=current.get(name))
+            return step
+        if row.kind == CREATED:
+            after = recorded(row.after or {})
+            if soft is not None:
+                marker = to_json(soft_delete_marker(soft))
+                step = RowStep(audit_id, row.model, key, SOFT_DELETE, None, {soft.name: marker})
+            else:
+                step = RowStep(audit_id, row.model, key, DELETE, None, None)
+            if current is None:
+                step.conflict(None, problem=GONE)
+                step.skip_when_forced = True
+                return step
+            step.current = {soft.name: current.get(soft.name)} if soft is not None else current
+            for name, expected in after.items():
+                if current.get(name) != expected:
+                    step.conflict(name, expected=expected, current=current.get(name))
+            return step
+        before = recorded(row.before or {})
+        step = RowStep(audit_id, row.model, key, RECREATE, current, before)
+        if current is not None:
+            step.current = {n: current.get(n) for n in before}
+            step.conflict(None, problem=BACK)
+        return step
+
+    def check_deletes(self, steps: list[RowStep]) -> None:
+        """A created row that other rows have come to depend on since is a conflict: deleting
+        it would cascade into them (a forced rollback deletes them too, and records them)."""
+        removing: dict[type[models.Model], list[RowStep]] = {}
+        for step in steps:
+            if step.action == DELETE and step.current is not None:
+                removing.setdefault(step.model, []).append(step)
+        gone = {(s.model, s.pk) for group in removing.values() for s in group}
+        gone |= {key for key, values in self.overlay.items() if values is None}
+        for model, group in removing.items():
+            pks = [python_value(model._meta.pk, s.pk, s.audit_id) for s in group]
+            try:
+                collected = collect_delete(model, pks, self.using)
+            except (ProtectedError, RestrictedError) as exc:
+                blockers = sorted({o._meta.label for o in exc.args[1]})
+                for step in group:
+                    step.conflict(
+                        None,
+                        problem=f"rows of {', '.join(blockers)} protect it",
+                        blocking=True,
+                    )
+                continue
+            reached = collected.reached(model, {s.pk for s in group})
+            beyond = {
+                label: pks
+                for label, pks in (
+                    (m._meta.label, [pk for pk in pks if (m, pk) not in gone])
+                    for m, pks in reached.items()
+                )
+                if pks
+            }
+            if beyond:
+                summary = ", ".join(f"{len(pks)} {label}" for label, pks in beyond.items())
+                for step in group:
+                    step.conflict(
+                        None,
+                        problem=f"deleting the created rows would also delete or change {summary}",
+                        reaches=beyond,
+                    )
+
+    def remember(self, step: RowStep) -> None:
+        key = (step.model, step.pk)
+        if step.action == DELETE:
+            if step.current is not None:
+                self.overlay[key] = None
+        elif step.action == RECREATE:
+            self.overlay[key] = dict(step.restored or {})
+        elif step.current is not None:
+            self.overlay[key] = {**(self.overlay.get(key) or {}), **(step.restored or {})}

@@ -1,0 +1,323 @@
+"""``rollback_audit_id`` and ``rollback_run``: find the writes, plan, check, apply, audit.
+
+All or nothing: the inverse of every write runs in one transaction, with one rollback
+``AuditEvent`` per write undone (``caused_by`` the write, the actor as principal, the
+reason, and the rollback's own before/after, so it can be rolled back in turn). A refusal
+changes nothing and is audited too.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+from django.db import IntegrityError, router, transaction
+from django.utils import timezone
+
+from ormai_django.audit import record_event, safe_text
+from ormai_django.models import AuditEvent
+from ormai_django.policy.policy import WRITE_TOOLS
+from ormai_django.rollback.apply import apply_steps
+from ormai_django.rollback.errors import (
+    ALREADY_ROLLED_BACK,
+    INVALID_ARGUMENTS,
+    NOT_A_WRITE,
+    ROLLBACK_CONFLICT,
+    UNKNOWN_AUDIT_EVENT,
+    UNKNOWN_RUN,
+    RollbackError,
+)
+from ormai_django.rollback.plan import Planner, RowStep
+
+ROLLBACK_TOOL = "rollback"
+# What a rollback can undo: an executed write, or an executed rollback (a redo).
+REVERSIBLE_TOOLS = (*WRITE_TOOLS, ROLLBACK_TOOL)
+RUN_PREFIX = "rollback:"
+
+
+def rollback_audit_id(
+    audit_id: str,
+    *,
+    actor: str,
+    dry_run: bool = False,
+    force: bool = False,
+    reason: str = "",
+    policy: Any = None,
+) -> dict[str, Any]:
+    """Undo the write that ``AuditEvent`` ``audit_id`` recorded.
+
+        rollback_audit_id("aud_01J...", actor="ops:lee", reason="wrong customers cancelled")
+
+    Returns ``{"outcome": "ok" | "dry_run", "audit_id": <the rollback's own event>,
+    "restored_rows": n, "rows": [...], ...}``; ``rows`` has one line per field restored
+    (model, pk, action, field, current, restored, conflict). Raises ``RollbackError``
+    (``UNKNOWN_AUDIT_EVENT``, ``NOT_A_WRITE``, ``ALREADY_ROLLED_BACK``, ``ROLLBACK_CONFLICT``
+    unless ``force``); a refusal changes nothing. ``policy`` (default: ``ORMAI["POLICY"]``)
+    says which models soft-delete, so undoing a create soft-deletes where it should.
+    """
+
+    def select(lock: bool) -> list[AuditEvent]:
+        events = AuditEvent.objects.filter(pk=audit_id) if isinstance(audit_id, str) else None
+        event = (events.select_for_update() if lock else events).first() if events else None
+        if event is None:
+            raise RollbackError(
+                UNKNOWN_AUDIT_EVENT,
+                f"No audit event {safe_text(audit_id, limit=64)!r}; audit ids look like "
+                "'aud_01J...' (see the audit log).",
+            )
+        check_reversible(event)
+        done = rollback_of(event)
+        if done is not None:
+            raise RollbackError(
+                ALREADY_ROLLED_BACK,
+                f"{event.id} was already rolled back by {done}; roll that event back to "
+                "redo the write.",
+                rolled_back_by=done,
+            )
+        return [event]
+
+    result = _rollback(select, actor, dry_run, force, reason, policy, run_id="")
+    result["audit_id"] = result.pop("audit_ids")[0]
+    return result
+
+
+def rollback_run(
+    run_id: str,
+    *,
+    actor: str,
+    dry_run: bool = False,
+    force: bool = False,
+    reason: str = "",
+    policy: Any = None,
+) -> dict[str, Any]:
+    """Undo every executed write of one agent run, newest first, all or nothing.
+
+    Conflicts are listed across the run (each write's inverse is checked against the rows
+    as the newer inverses leave them). Writes already rolled back one by one are passed
+    over (``skipped``). The rollbacks share the run id ``rollback:<run_id>``, so
+    ``rollback_run("rollback:<run_id>", ...)`` redoes the run. Returns ``{"outcome",
+    "run_id", "audit_ids", "rolled_back", "skipped", "restored_rows", "rows"}``.
+    """
+    if not isinstance(run_id, str) or not run_id:
+        raise RollbackError(INVALID_ARGUMENTS, "run_id must be a non-empty string.")
+
+    def select(lock: bool) -> list[AuditEvent]:
+        events = AuditEvent.objects.filter(
+            run_id=run_id, outcome=AuditEvent.Outcome.OK, tool__in=REVERSIBLE_TOOLS
+        ).order_by("-created_at", "-id")
+        found = [e for e in (events.select_for_update() if lock else events) if e.changes]
+        if not found:
+            raise RollbackError(
+                UNKNOWN_RUN,
+                f"Run {safe_text(run_id, limit=200)!r} has no executed write to roll back.",
+            )
+        undone = set(
+            AuditEvent.objects.filter(
+                tool=ROLLBACK_TOOL, outcome=AuditEvent.Outcome.OK, caused_by__in=found
+            ).values_list("caused_by_id", flat=True)
+        )
+        pending = [e for e in found if e.id not in undone]
+        if not pending:
+            raise RollbackError(
+                ALREADY_ROLLED_BACK, f"Every write of run {run_id!r} was already rolled back."
+            )
+        select.skipped = sorted(undone)  # type: ignore[attr-defined]
+        return pending
+
+    select.skipped = []  # type: ignore[attr-defined]
+    result = _rollback(select, actor, dry_run, force, reason, policy, run_id=RUN_PREFIX + run_id)
+    result["skipped"] = select.skipped  # type: ignore[attr-defined]
+    return result
+
+
+def check_reversible(event: AuditEvent) -> None:
+    if event.tool not in REVERSIBLE_TOOLS:
+        raise RollbackError(
+            NOT_A_WRITE, f"{event.id} is a {event.tool} call: it changed no rows to roll back."
+        )
+    if event.outcome != AuditEvent.Outcome.OK:
+        raise RollbackError(
+            NOT_A_WRITE,
+            f"{event.id} has outcome {event.outcome!r}: it changed no rows to roll back.",
+        )
+    if event.changes is None:
+        original = (
+            f" (it replayed {event.caused_by_id}; roll that back)" if event.caused_by_id else ""
+        )
+        raise RollbackError(
+            NOT_A_WRITE, f"{event.id} changed no rows{original}; there is nothing to roll back."
+        )
+
+
+def rollback_of(event: AuditEvent) -> str | None:
+    """The id of the rollback that undid ``event``, if one did."""
+    return (
+        AuditEvent.objects.filter(
+            caused_by=event, tool=ROLLBACK_TOOL, outcome=AuditEvent.Outcome.OK
+        )
+        .values_list("id", flat=True)
+        .first()
+    )
+
+
+def _checked(actor: Any, reason: Any) -> tuple[str, str]:
+    if not isinstance(actor, str) or not actor.strip() or len(actor) > 200:
+        raise RollbackError(
+            INVALID_ARGUMENTS,
+            "actor must name who rolls back (a non-empty string of at most 200 characters).",
+        )
+    if reason is None:
+        reason = ""
+    if not isinstance(reason, str):
+        raise RollbackError(INVALID_ARGUMENTS, "reason must be a string.")
+    return actor.strip(), reason.strip()
+
+
+def _rollback(
+    select: Callable[[bool], list[AuditEvent]],
+    actor: Any,
+    dry_run: bool,
+    force: bool,
+    reason: Any,
+    policy: Any,
+    run_id: str,
+) -> dict[str, Any]:
+    started = time.perf_counter()
+    actor, reason = _checked(actor, reason)
+    if policy is None:
+        from ormai_django.policy.loading import get_policy
+
+        policy = get_policy()
+    using = router.db_for_write(AuditEvent)
+    events: list[AuditEvent] = []
+    try:
+        with transaction.atomic(using=using):
+            events = select(not dry_run)
+            planner = Planner(using, lock=not dry_run, policy=policy)
+            plans = [(event, planner.plan(event)) for event in events]
+            conflicts = [c for _, steps in plans for s in steps for c in s.conflicts]
+            lines = [line for _, steps in plans for s in steps for line in s.lines()]
+            summary = {
+                "rolled_back": [e.id for e in events],
+                "restored_rows": sum(len(_acting(steps, force)) for _, steps in plans),
+                "conflicts": conflicts,
+                "rows": lines,
+            }
+            if dry_run:
+                ids = [
+                    _record(e, actor, reason, run_id, "dry_run", started, dry_run=True, force=force)
+                    for e in events
+                ]
+                return {"outcome": "dry_run", "audit_ids": ids, "run_id": run_id, **summary}
+            blocking = [c for c in conflicts if c.get("blocking")]
+            if blocking or (conflicts and not force):
+                raise RollbackError(
+                    ROLLBACK_CONFLICT,
+                    _conflict_message(conflicts, blocking),
+                    conflicts=conflicts,
+                )
+            now = timezone.now()
+            ids = []
+            for event, steps in plans:
+                acting = _acting(steps, force)
+                changes = apply_steps(acting, reason or _default_reason(event, actor), using, now)
+                ids.append(
+                    _record(
+                        event,
+                        actor,
+                        reason,
+                        run_id,
+                        "ok",
+                        started,
+                        force=force,
+                        changes=changes,
+                        affected=len(acting),
+                    )
+                )
+    except IntegrityError:
+        # A concurrent rollback of the same write committed first (one rollback per write is
+        # a constraint of the ledger).
+        error = RollbackError(
+            ALREADY_ROLLED_BACK,
+            "Another rollback of this write committed first; nothing was changed.",
+        )
+        _record_refusal(events, actor, reason, run_id, error, started, force)
+        raise error from None
+    except RollbackError as error:
+        _record_refusal(events, actor, reason, run_id, error, started, force)
+        raise
+    return {
+        "outcome": "ok",
+        "audit_ids": ids,
+        "run_id": run_id,
+        "forced": force and bool(conflicts),
+        **summary,
+    }
+
+
+def _acting(steps: list[RowStep], force: bool) -> list[RowStep]:
+    """The steps a rollback runs: all of them, less the rows a forced one can't act on."""
+    return [s for s in steps if not (force and s.skip_when_forced and s.conflicts)]
+
+
+def _conflict_message(conflicts: list[dict[str, Any]], blocking: list[dict[str, Any]]) -> str:
+    rows = {(c["model"], str(c["pk"])) for c in conflicts}
+    message = (
+        f"{len(rows)} row(s) changed since the write ({len(conflicts)} conflicting field(s) "
+        "or rows); nothing was rolled back. Look at the conflicts, then roll back with force "
+        "to overwrite them, or leave the rows as they are."
+    )
+    if blocking:
+        message += " Some rows can't be deleted even with force (other rows protect them)."
+    return message
+
+
+def _default_reason(event: AuditEvent, actor: str) -> str:
+    return f"Rollback of {event.id} by {actor}"
+
+
+def _record(
+    event: AuditEvent,
+    actor: str,
+    reason: str,
+    run_id: str,
+    outcome: str,
+    started: float,
+    *,
+    dry_run: bool = False,
+    force: bool = False,
+    changes: list[dict[str, Any]] | None = None,
+    affected: int | None = None,
+    error: RollbackError | None = None,
+) -> str:
+    result: dict[str, Any] = {"outcome": outcome}
+    if error is not None:
+        result["error"] = {"code": error.code, "message": error.message}
+    row = record_event(
+        tool=ROLLBACK_TOOL,
+        context={"principal": actor, "tenant_id": event.tenant_id or None, "run_id": run_id},
+        arguments={"audit_id": event.id, "dry_run": dry_run, "force": force},
+        result=result,
+        duration_ms=round((time.perf_counter() - started) * 1000, 3),
+        model=event.model,
+        reason=reason or _default_reason(event, actor),
+        affected_rows=affected,
+        changes=changes,
+        caused_by=event,
+    )
+    return row.id
+
+
+def _record_refusal(
+    events: list[AuditEvent],
+    actor: str,
+    reason: str,
+    run_id: str,
+    error: RollbackError,
+    started: float,
+    force: bool,
+) -> None:
+    """A refused rollback is audited against each write it was asked to undo."""
+    for event in events:
+        _record(event, actor, reason, run_id, "denied", started, force=force, error=error)

@@ -1,0 +1,42 @@
+"""How many rows one statement may carry: writes over many rows run batch by batch, with
+a constant number of statements per batch, never one per row."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator, Sequence
+from typing import TypeVar
+
+from django.db import connections
+
+T = TypeVar("T")
+MAX_BATCH = 2000
+# PostgreSQL's wire protocol carries at most 65,535 parameters per statement.
+POSTGRESQL_PARAMS = 65_535
+
+
+def parameter_limit(using: str) -> int:
+    """The most query parameters one statement may bind on this database."""
+    connection = connections[using]
+    if connection.vendor == "sqlite":
+        # Django assumes SQLite's old compile-time default (999); the library says what it
+        # really allows (32,766 and more since SQLite 3.32).
+        connection.ensure_connection()
+        getlimit = getattr(connection.connection, "getlimit", None)
+        if getlimit is not None:
+            return getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER)
+        return 999
+    if connection.vendor == "postgresql":
+        return POSTGRESQL_PARAMS
+    return connection.features.max_query_params or MAX_BATCH
+
+
+def batch_size(using: str, params_per_row: int = 1, reserved: int = 10) -> int:
+    """Rows per batch when each row binds ``params_per_row`` parameters."""
+    fits = (parameter_limit(using) - reserved) // max(1, params_per_row)
+    return max(1, min(MAX_BATCH, fits))
+
+
+def batches(items: Sequence[T], size: int) -> Iterator[Sequence[T]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
