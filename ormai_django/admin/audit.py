@@ -4,14 +4,21 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.contrib import admin
-from django.contrib.admin.utils import quote
-from django.urls import reverse
+from django.contrib import admin, messages
+from django.contrib.admin.utils import quote, unquote
+from django.core.exceptions import PermissionDenied
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
 
 from ormai_django.admin.display import MAX_CONSEQUENCE_LINKS, ReadOnlyAdminMixin, pretty_json
 from ormai_django.models import ApprovalRequest, AuditEvent
+from ormai_django.rollback import RollbackError, check_reversible, rollback_audit_id, rollback_of
+
+# Lines of the dry-run table the confirmation page shows.
+MAX_ROLLBACK_LINES = 500
 
 
 @admin.register(AuditEvent)
@@ -107,3 +114,109 @@ class AuditEventAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         if len(following) > MAX_CONSEQUENCE_LINKS:
             return format_html("{}<br>and more", links)
         return links
+
+    # --- "Roll back": the dry-run table, a reason, a confirmation ----------------------------
+
+    def has_rollback_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm(f"{self.opts.app_label}.rollback_auditevent")
+
+    def get_urls(self) -> list[Any]:
+        return [
+            path(
+                "<path:object_id>/rollback/",
+                self.admin_site.admin_view(self.rollback_view),
+                name=f"{self.opts.app_label}_{self.opts.model_name}_rollback",
+            ),
+            *super().get_urls(),
+        ]
+
+    def rollback_url(self, obj: AuditEvent) -> str:
+        return reverse(
+            f"admin:{self.opts.app_label}_{self.opts.model_name}_rollback",
+            args=[quote(obj.pk)],
+            current_app=self.admin_site.name,
+        )
+
+    def can_roll_back(self, request: HttpRequest, obj: AuditEvent) -> bool:
+        """Shown on an executed write not yet rolled back, to users with the permission."""
+        if not self.has_rollback_permission(request):
+            return False
+        try:
+            check_reversible(obj)
+        except RollbackError:
+            return False
+        return rollback_of(obj) is None
+
+    def change_view(
+        self,
+        request: HttpRequest,
+        object_id: str,
+        form_url: str = "",
+        extra_context: dict[str, Any] | None = None,
+    ) -> HttpResponse:
+        obj = self.get_object(request, unquote(object_id))
+        extra_context = dict(extra_context or {})
+        if obj is not None and self.can_roll_back(request, obj):
+            extra_context["rollback_url"] = self.rollback_url(obj)
+        return super().change_view(request, object_id, form_url, extra_context)
+
+    def rollback_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        """GET: the inverse row by row (a dry run) and a form; POST: the rollback itself."""
+        if not self.has_rollback_permission(request):
+            raise PermissionDenied
+        obj = self.get_object(request, unquote(object_id))
+        if obj is None:
+            return self._get_obj_does_not_exist_redirect(request, self.opts, object_id)
+        change_url = reverse(
+            f"admin:{self.opts.app_label}_{self.opts.model_name}_change",
+            args=[quote(obj.pk)],
+            current_app=self.admin_site.name,
+        )
+        actor = request.user.get_username()
+        reason = request.POST.get("reason", "").strip() if request.method == "POST" else ""
+        force = request.POST.get("force") == "on"
+        if request.method == "POST":
+            if not reason:
+                self.message_user(
+                    request, "A rollback needs a reason; nothing was changed.", messages.ERROR
+                )
+            else:
+                try:
+                    result = rollback_audit_id(obj.pk, actor=actor, force=force, reason=reason)
+                except RollbackError as error:
+                    self.message_user(request, f"{error.code}: {error.message}", messages.ERROR)
+                else:
+                    self.message_user(
+                        request,
+                        f"Rolled back {obj.pk}: {result['restored_rows']} row(s) restored"
+                        f"{' (conflicts overwritten)' if result['forced'] else ''}; "
+                        f"the rollback is audit event {result['audit_id']}.",
+                        messages.SUCCESS,
+                    )
+                    return HttpResponseRedirect(
+                        reverse(
+                            f"admin:{self.opts.app_label}_{self.opts.model_name}_change",
+                            args=[quote(result["audit_id"])],
+                            current_app=self.admin_site.name,
+                        )
+                    )
+        try:
+            preview = rollback_audit_id(obj.pk, actor=actor, dry_run=True)
+        except RollbackError as error:
+            self.message_user(request, f"{error.code}: {error.message}", messages.ERROR)
+            return HttpResponseRedirect(change_url)
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.opts,
+            "original": obj,
+            "title": f"Roll back {obj.pk}",
+            "lines": preview["rows"][:MAX_ROLLBACK_LINES],
+            "hidden_lines": max(0, len(preview["rows"]) - MAX_ROLLBACK_LINES),
+            "restored_rows": preview["restored_rows"],
+            "conflicts": preview["conflicts"],
+            "reason": reason,
+            "change_url": change_url,
+        }
+        return TemplateResponse(
+            request, "admin/ormai_django/auditevent/rollback_confirmation.html", context
+        )
