@@ -23,6 +23,15 @@ def dumps(value: Any) -> str:
 
 
 class LedgerJSONField(models.JSONField):
+    def from_db_value(self, value: Any, expression: Any, connection: Any) -> Any:
+        # Reading a 10,000-row ledger back (a rollback does) is orjson's job too.
+        if isinstance(value, str | bytes) and self.decoder is None:
+            try:
+                return orjson.loads(value)
+            except orjson.JSONDecodeError:
+                pass  # what orjson refuses (a key transform's plain text, say) Django decodes
+        return super().from_db_value(value, expression, connection)
+
     def get_db_prep_value(self, value: Any, connection: Any, prepared: bool = False) -> Any:
         if not prepared:
             value = self.get_prep_value(value)

@@ -17,9 +17,9 @@ from django.db import models
 from django.db.models import Case, F, Value, When
 
 from ormai_django.rollback.errors import ROLLBACK_CONFLICT, RollbackError
-from ormai_django.rollback.ledger import python_value, value_key
+from ormai_django.rollback.ledger import FieldCodec, value_key
 from ormai_django.rollback.plan import DELETE, RECREATE, RowStep
-from ormai_django.writes.batches import batch_size, batches
+from ormai_django.writes.batches import batch_size, batches, with_pks
 from ormai_django.writes.deletes import collect_delete
 from ormai_django.writes.history import write_history
 
@@ -69,7 +69,8 @@ def apply_steps(
     for model, group in by_model(s for s in steps if s.action not in (RECREATE, DELETE)).items():
         changes += restore_rows(model, group, using, reason, now)
     for model, group in by_model(s for s in steps if s.action == DELETE).items():
-        pks = [python_value(model._meta.pk, s.pk, s.audit_id) for s in group]
+        pk_codec = FieldCodec(model._meta.pk, group[0].audit_id)
+        pks = [pk_codec.python(s.pk) for s in group]
         changes += collect_delete(model, pks, using).delete(reason)
     return changes
 
@@ -81,20 +82,21 @@ def insert_rows(
     if not steps:
         return []
     manager = model._base_manager.db_manager(using)
-    fields = {f.name: f for f in model._meta.concrete_fields}
-    size = batch_size(using, params_per_row=len(fields))
+    audit_id = steps[0].audit_id
+    codecs = {f.name: FieldCodec(f, audit_id) for f in model._meta.concrete_fields}
+    size = batch_size(using, params_per_row=len(codecs))
     for batch in batches(steps, size):
         instances = [
             model(
                 **{
-                    fields[name].attname: python_value(fields[name], value, step.audit_id)
+                    codecs[name].field.attname: codecs[name].python(value)
                     for name, value in (step.restored or {}).items()
                 }
             )
             for step in batch
         ]
         manager.bulk_create(instances)
-        write_history(manager.filter(pk__in=[i.pk for i in instances]), "+", reason, now)
+        write_history(with_pks(manager.all(), [i.pk for i in instances]), "+", reason, now)
     label = model._meta.label
     return [{"model": label, "pk": s.pk, "after": s.restored} for s in steps]
 
@@ -107,22 +109,25 @@ def restore_rows(
     if not steps:
         return []
     manager = model._base_manager.db_manager(using)
-    pk_field = model._meta.pk
+    audit_id = steps[0].audit_id
+    pk_codec = FieldCodec(model._meta.pk, audit_id)
     names = list(dict.fromkeys(n for s in steps for n in (s.restored or {})))
-    fields = {name: model._meta.get_field(name) for name in names}
+    codecs = {name: FieldCodec(model._meta.get_field(name), audit_id) for name in names}
     size = batch_size(using, params_per_row=2 * len(names) + 2)
     for batch in batches(steps, size):
-        pks = [python_value(pk_field, s.pk, s.audit_id) for s in batch]
+        pks = [pk_codec.python(s.pk) for s in batch]
         assignments: dict[str, Any] = {}
-        for name, field in fields.items():
-            groups: dict[str, tuple[Any, list[Any]]] = {}
+        for name, codec in codecs.items():
+            field = codec.field
+            groups: dict[Any, tuple[Any, list[Any]]] = {}
             for step, pk in zip(batch, pks, strict=True):
-                if name in (step.restored or {}):
-                    value = step.restored[name]
-                    entry = groups.setdefault(
-                        value_key(value), (python_value(field, value, step.audit_id), [])
-                    )
-                    entry[1].append(pk)
+                restored = step.restored or {}
+                if name in restored:
+                    value = restored[name]
+                    key = value_key(value)
+                    if key not in groups:
+                        groups[key] = (codec.python(value), [])
+                    groups[key][1].append(pk)
             if len(groups) == 1 and len(next(iter(groups.values()))[1]) == len(batch):
                 ((value, _),) = groups.values()
                 assignments[field.attname] = Value(value, output_field=field)
@@ -135,7 +140,7 @@ def restore_rows(
                     default=F(field.attname),
                     output_field=field,
                 )
-        rows = manager.filter(pk__in=pks)
+        rows = with_pks(manager.all(), pks)
         if rows.update(**assignments) != len(batch):
             raise RollbackError(
                 ROLLBACK_CONFLICT,

@@ -9,21 +9,19 @@ uses the same shape, so a rollback can be rolled back.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from django.apps import apps
 from django.core.exceptions import FieldDoesNotExist, ValidationError
 from django.db import models
 
 from ormai_django.rollback.errors import NOT_REVERSIBLE, RollbackError
-from ormai_django.tools.rows import to_json
+from ormai_django.tools.rows import json_native, to_json
 
 CHANGED, CREATED, DELETED = "changed", "created", "deleted"
 
 
-@dataclass(frozen=True)
-class RecordedRow:
+class RecordedRow(NamedTuple):
     """One row of a write, as its ledger recorded it (values in their JSON form)."""
 
     model: type[models.Model]
@@ -82,19 +80,49 @@ def comparable(field: models.Field, value: Any, audit_id: str) -> Any:
     return to_json(python_value(field, value, audit_id))
 
 
-def value_key(value: Any) -> str:
-    """A hashable key for a JSON value (rows restored to equal values share a statement)."""
+class FieldCodec:
+    """One field's recorded values: as Python (to write them back) and in the JSON form a
+    database value is compared in. Integers, text and booleans need no conversion, which
+    matters when a rollback reads 10,000 rows."""
+
+    __slots__ = ("audit_id", "field", "native")
+
+    def __init__(self, field: models.Field, audit_id: str) -> None:
+        self.field, self.audit_id = field, audit_id
+        self.native = json_native(field)
+
+    def python(self, value: Any) -> Any:
+        if self.native or value is None:
+            return value
+        return python_value(self.field, value, self.audit_id)
+
+    def comparable(self, value: Any) -> Any:
+        if self.native or value is None:
+            return value
+        return to_json(python_value(self.field, value, self.audit_id))
+
+    def from_db(self, value: Any) -> Any:
+        return value if self.native else to_json(value)
+
+
+def value_key(value: Any) -> Any:
+    """A hashable key for a JSON value (rows restored to equal values share a statement);
+    the type is part of it, since True == 1 in Python but not in a column."""
+    if value is None or isinstance(value, str | int | float | bool):
+        return (type(value).__name__, value)
     return json.dumps(value, sort_keys=True, default=str)
 
 
 def recorded_rows(event: Any) -> list[RecordedRow]:
     """The rows an executed write's audit row recorded, in ledger order."""
     rows: list[RecordedRow] = []
+    models_: dict[str, type[models.Model]] = {}
     for entry in event.changes or []:
         if not isinstance(entry, dict) or "pk" not in entry:
             raise RollbackError(
                 NOT_REVERSIBLE, f"{event.id}'s ledger entry {entry!r} names no row."
             )
-        model = resolve_model(entry.get("model") or event.model, event.id)
+        label = entry.get("model") or event.model
+        model = models_.get(label) or models_.setdefault(label, resolve_model(label, event.id))
         rows.append(RecordedRow(model, entry["pk"], entry.get("before"), entry.get("after")))
     return rows

@@ -19,14 +19,14 @@ from django.db.models.deletion import ProtectedError, RestrictedError
 from ormai_django.rollback.ledger import (
     CHANGED,
     CREATED,
+    FieldCodec,
     RecordedRow,
-    comparable,
     field_of,
     python_value,
     recorded_rows,
 )
 from ormai_django.tools.rows import to_json
-from ormai_django.writes.batches import batch_size, batches
+from ormai_django.writes.batches import batch_size, batches, with_pks
 from ormai_django.writes.deletes import collect_delete
 from ormai_django.writes.operations import soft_delete_marker
 
@@ -40,7 +40,7 @@ GONE = "the row no longer exists"
 BACK = "a row with this primary key exists again"
 
 
-@dataclass
+@dataclass(slots=True)
 class RowStep:
     """The inverse of one recorded row; values in their JSON form."""
 
@@ -97,8 +97,10 @@ class RowStep:
 class Planner:
     """Plans inverses against the database, as earlier-planned inverses leave it."""
 
-    def __init__(self, using: str, lock: bool, policy: Any) -> None:
+    def __init__(self, using: str, lock: bool, policy: Any, sequential: bool = True) -> None:
         self.using, self.lock, self.policy = using, lock, policy
+        # Only a run needs to know what the inverses planned before this one leave.
+        self.sequential = sequential
         # (model, pk) -> the values the planned inverses leave (None: removed).
         self.overlay: dict[tuple[type[models.Model], Any], dict[str, Any] | None] = {}
 
@@ -109,40 +111,54 @@ class Planner:
             grouped.setdefault(row.model, []).append(row)
         steps: list[RowStep] = []
         for model, group in grouped.items():
-            names: dict[str, models.Field] = {}
+            codecs: dict[str, FieldCodec] = {}
             for row in group:
-                for name in {**(row.before or {}), **(row.after or {})}:
-                    if name not in names:
-                        names[name] = field_of(model, name, event.id)
-            pk_field = model._meta.pk
-            keys = [comparable(pk_field, row.pk, event.id) for row in group]
-            current = self.read(model, keys, list(names.values()))
+                for name in (*(row.before or ()), *(row.after or ())):
+                    if name not in codecs:
+                        codecs[name] = FieldCodec(field_of(model, name, event.id), event.id)
+            pk_codec = FieldCodec(model._meta.pk, event.id)
+            keys = [pk_codec.comparable(row.pk) for row in group]
+            current = self.read(model, keys, pk_codec, codecs)
             soft = self.soft_delete_field(model)
+            native = all(c.native for c in codecs.values())
             for key, row in zip(keys, group, strict=True):
-                steps.append(self.step(event.id, row, key, current[key], names, soft))
+                steps.append(self.step(event.id, row, key, current[key], codecs, native, soft))
         self.check_deletes(steps)
-        for step in steps:
-            self.remember(step)
+        if self.sequential:
+            for step in steps:
+                self.remember(step)
         return steps
 
     def read(
-        self, model: type[models.Model], keys: list[Any], fields: list[models.Field]
+        self,
+        model: type[models.Model],
+        keys: list[Any],
+        pk_codec: FieldCodec,
+        codecs: dict[str, FieldCodec],
     ) -> dict[Any, dict[str, Any] | None]:
-        """Current values of ``fields`` for each row (None: no such row), locked unless this is
-        a dry run, one statement per batch; the overlay wins over the database."""
-        pk_field = model._meta.pk
+        """Current values of the fields for each row (None: no such row), locked unless this
+        is a dry run, one statement per batch; the overlay wins over the database."""
         manager = model._base_manager.db_manager(self.using)
-        attnames = [f.attname for f in fields]
+        fields = list(codecs.values())
         found: dict[Any, dict[str, Any]] = {}
-        pks = [python_value(pk_field, key, "") for key in keys]
+        pks = [pk_codec.python(key) for key in keys]
         for batch in batches(pks, batch_size(self.using)):
-            rows = manager.filter(pk__in=batch).order_by("pk")
+            rows = with_pks(manager.all(), batch).order_by()
             if self.lock:
                 rows = rows.select_for_update()
-            for values in rows.values_list(pk_field.attname, *attnames):
-                found[to_json(values[0])] = {
-                    f.name: to_json(v) for f, v in zip(fields, values[1:], strict=True)
+            selected = rows.values_list("pk", *(c.field.attname for c in fields))
+            if pk_codec.native and all(c.native for c in fields):
+                names = [c.field.name for c in fields]
+                found.update(
+                    (pk, dict(zip(names, values, strict=True))) for pk, *values in selected
+                )
+                continue
+            for pk, *values in selected:
+                found[pk_codec.from_db(pk)] = {
+                    c.field.name: c.from_db(v) for c, v in zip(fields, values, strict=True)
                 }
+        if not self.overlay:
+            return {key: found.get(key) for key in keys}
         result: dict[Any, dict[str, Any] | None] = {}
         for key in keys:
             if (model, key) in self.overlay:
@@ -163,27 +179,34 @@ class Planner:
         row: RecordedRow,
         key: Any,
         current: dict[str, Any] | None,
-        fields: dict[str, models.Field],
+        codecs: dict[str, FieldCodec],
+        native: bool,
         soft: models.Field | None,
     ) -> RowStep:
-        def recorded(values: dict[str, Any]) -> dict[str, Any]:
-            return {n: comparable(fields[n], v, audit_id) for n, v in values.items()}
+        def recorded(values: dict[str, Any] | None) -> dict[str, Any]:
+            if native or not values:
+                return values or {}
+            return {n: codecs[n].comparable(v) for n, v in values.items()}
 
         if row.kind == CHANGED:
-            after, before = recorded(row.after or {}), recorded(row.before or {})
-            step = RowStep(audit_id, row.model, key, RESTORE, None, before)
+            after, before = recorded(row.after), recorded(row.before)
             if current is None:
+                step = RowStep(audit_id, row.model, key, RESTORE, None, before)
                 step.conflict(None, problem=GONE)
                 step.skip_when_forced = True
                 return step
-            step.current = {n: current.get(n) for n in after}
-            step.restored = {n: before.get(n) for n in after}
-            for name, expected in after.items():
-                if current.get(name) != expected:
-                    step.conflict(name, expected=expected, current=current.get(name))
+            if current.keys() != after.keys():
+                current = {n: current.get(n) for n in after}
+            if before.keys() != after.keys():
+                before = {n: before.get(n) for n in after}
+            step = RowStep(audit_id, row.model, key, RESTORE, current, before)
+            if current != after:
+                for name, expected in after.items():
+                    if current[name] != expected:
+                        step.conflict(name, expected=expected, current=current[name])
             return step
         if row.kind == CREATED:
-            after = recorded(row.after or {})
+            after = recorded(row.after)
             if soft is not None:
                 marker = to_json(soft_delete_marker(soft))
                 step = RowStep(audit_id, row.model, key, SOFT_DELETE, None, {soft.name: marker})
@@ -198,7 +221,7 @@ class Planner:
                 if current.get(name) != expected:
                     step.conflict(name, expected=expected, current=current.get(name))
             return step
-        before = recorded(row.before or {})
+        before = recorded(row.before)
         step = RowStep(audit_id, row.model, key, RECREATE, current, before)
         if current is not None:
             step.current = {n: current.get(n) for n in before}

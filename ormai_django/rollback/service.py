@@ -9,7 +9,7 @@ changes nothing and is audited too.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from django.db import IntegrityError, router, transaction
@@ -34,6 +34,8 @@ ROLLBACK_TOOL = "rollback"
 # What a rollback can undo: an executed write, or an executed rollback (a redo).
 REVERSIBLE_TOOLS = (*WRITE_TOOLS, ROLLBACK_TOOL)
 RUN_PREFIX = "rollback:"
+# Lines of the row-by-row table a result carries by default (conflicts are always complete).
+MAX_LINES = 1000
 
 
 def rollback_audit_id(
@@ -44,6 +46,7 @@ def rollback_audit_id(
     force: bool = False,
     reason: str = "",
     policy: Any = None,
+    max_lines: int | None = MAX_LINES,
 ) -> dict[str, Any]:
     """Undo the write that ``AuditEvent`` ``audit_id`` recorded.
 
@@ -51,15 +54,18 @@ def rollback_audit_id(
 
     Returns ``{"outcome": "ok" | "dry_run", "audit_id": <the rollback's own event>,
     "restored_rows": n, "rows": [...], ...}``; ``rows`` has one line per field restored
-    (model, pk, action, field, current, restored, conflict). Raises ``RollbackError``
+    (model, pk, action, field, current, restored, conflict), at most ``max_lines`` of them
+    (None: all; ``rows_truncated`` says when lines were left out). Raises ``RollbackError``
     (``UNKNOWN_AUDIT_EVENT``, ``NOT_A_WRITE``, ``ALREADY_ROLLED_BACK``, ``ROLLBACK_CONFLICT``
     unless ``force``); a refusal changes nothing. ``policy`` (default: ``ORMAI["POLICY"]``)
     says which models soft-delete, so undoing a create soft-deletes where it should.
     """
 
     def select(lock: bool) -> list[AuditEvent]:
-        events = AuditEvent.objects.filter(pk=audit_id) if isinstance(audit_id, str) else None
-        event = (events.select_for_update() if lock else events).first() if events else None
+        event = None
+        if isinstance(audit_id, str):
+            events = AuditEvent.objects.filter(pk=audit_id)
+            event = (events.select_for_update() if lock else events).first()
         if event is None:
             raise RollbackError(
                 UNKNOWN_AUDIT_EVENT,
@@ -77,7 +83,7 @@ def rollback_audit_id(
             )
         return [event]
 
-    result = _rollback(select, actor, dry_run, force, reason, policy, run_id="")
+    result = _rollback(select, actor, dry_run, force, reason, policy, "", max_lines)
     result["audit_id"] = result.pop("audit_ids")[0]
     return result
 
@@ -90,6 +96,7 @@ def rollback_run(
     force: bool = False,
     reason: str = "",
     policy: Any = None,
+    max_lines: int | None = MAX_LINES,
 ) -> dict[str, Any]:
     """Undo every executed write of one agent run, newest first, all or nothing.
 
@@ -126,7 +133,9 @@ def rollback_run(
         return pending
 
     select.skipped = []  # type: ignore[attr-defined]
-    result = _rollback(select, actor, dry_run, force, reason, policy, run_id=RUN_PREFIX + run_id)
+    result = _rollback(
+        select, actor, dry_run, force, reason, policy, RUN_PREFIX + run_id, max_lines
+    )
     result["skipped"] = select.skipped  # type: ignore[attr-defined]
     return result
 
@@ -182,6 +191,7 @@ def _rollback(
     reason: Any,
     policy: Any,
     run_id: str,
+    max_lines: int | None,
 ) -> dict[str, Any]:
     started = time.perf_counter()
     actor, reason = _checked(actor, reason)
@@ -194,15 +204,16 @@ def _rollback(
     try:
         with transaction.atomic(using=using):
             events = select(not dry_run)
-            planner = Planner(using, lock=not dry_run, policy=policy)
+            planner = Planner(using, lock=not dry_run, policy=policy, sequential=len(events) > 1)
             plans = [(event, planner.plan(event)) for event in events]
-            conflicts = [c for _, steps in plans for s in steps for c in s.conflicts]
-            lines = [line for _, steps in plans for s in steps for line in s.lines()]
+            conflicts = [c for _, steps in plans for s in steps if s.conflicts for c in s.conflicts]
+            lines = table_lines((s for _, steps in plans for s in steps), max_lines)
             summary = {
                 "rolled_back": [e.id for e in events],
                 "restored_rows": sum(len(_acting(steps, force)) for _, steps in plans),
                 "conflicts": conflicts,
                 "rows": lines,
+                "rows_truncated": lines.truncated,
             }
             if dry_run:
                 ids = [
@@ -254,6 +265,24 @@ def _rollback(
         "forced": force and bool(conflicts),
         **summary,
     }
+
+
+class Lines(list):
+    truncated = False
+
+
+def table_lines(steps: Iterable[RowStep], max_lines: int | None) -> Lines:
+    """The table of the rollback, one line per row and field, at most ``max_lines``."""
+    lines = Lines()
+    for step in steps:
+        if max_lines is not None and len(lines) >= max_lines:
+            lines.truncated = True
+            break
+        lines += step.lines()
+    if max_lines is not None and len(lines) > max_lines:
+        del lines[max_lines:]
+        lines.truncated = True
+    return lines
 
 
 def _acting(steps: list[RowStep], force: bool) -> list[RowStep]:

@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Iterator, Sequence
-from typing import TypeVar
+from typing import Any, TypeVar
 
-from django.db import connections
+from django.db import connections, models
+from django.db.models import QuerySet
+from django.db.models.expressions import RawSQL
 
 T = TypeVar("T")
 MAX_BATCH = 2000
@@ -40,3 +42,21 @@ def batch_size(using: str, params_per_row: int = 1, reserved: int = 10) -> int:
 def batches(items: Sequence[T], size: int) -> Iterator[Sequence[T]]:
     for start in range(0, len(items), size):
         yield items[start : start + size]
+
+
+def with_pks(queryset: QuerySet, pks: Sequence[Any]) -> QuerySet:
+    """``queryset.filter(pk__in=pks)``, binding an integer key list as one parameter where the
+    database can unpack it (SQLite's ``json_each``, PostgreSQL's ``unnest``): Django prepares
+    every element of an ``IN`` list on its own, which costs more than the statement."""
+    pk = queryset.model._meta.pk
+    vendor = connections[queryset.db].vendor
+    if isinstance(pk, models.IntegerField) and all(type(v) is int for v in pks):
+        if vendor == "sqlite":
+            return queryset.filter(pk__in=RawSQL("SELECT value FROM json_each(%s)", [_ints(pks)]))
+        if vendor == "postgresql":
+            return queryset.filter(pk__in=RawSQL("SELECT unnest(%s::bigint[])", [list(pks)]))
+    return queryset.filter(pk__in=pks)
+
+
+def _ints(pks: Sequence[int]) -> str:
+    return "[" + ",".join(map(str, pks)) + "]"

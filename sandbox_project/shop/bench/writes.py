@@ -4,6 +4,9 @@
   ``QuerySet.update()`` of the same rows. The tool also locks and reads the before
   values, writes a history row per row and keeps every before/after in the audit row.
   Target: at most 10x.
+- rolling back such an update (``rollback_audit_id``: the current values read and checked
+  for conflicts, restored in one UPDATE per batch, history rows, its own audit row),
+  against the same ``QuerySet.update()``. Target: at most 10x.
 - ``db.update`` of one row by id, against ``get()`` + ``save()`` of a model with
   django-simple-history (which writes its history row). Target: at most 3x.
 - The SQL statements of one single-row audited update under the sandbox's own policy
@@ -20,6 +23,7 @@ from django.utils import timezone
 from ormai_django.approvals import approve
 from ormai_django.context import ToolContext
 from ormai_django.policy.loading import get_policy
+from ormai_django.rollback import rollback_audit_id
 from ormai_django.runtime import execute
 from sandbox_project.shop.bench.cases import Bench, Case, StatementCase, bench_policy
 
@@ -115,6 +119,14 @@ def write_cases(bench: Bench) -> list[Case]:
     def approve_held() -> dict[str, Any]:
         return approve(held.pop(), "bench-approver@example.com", policy=holding)
 
+    written: list[str] = []
+
+    def write_update() -> None:
+        written.append(tool_update()["audit_id"])
+
+    def roll_back() -> dict[str, Any]:
+        return rollback_audit_id(written.pop(), actor="ops:ormai-bench", policy=bench.policy)
+
     return [
         Case(
             f"approve a held {rows}-row update",
@@ -132,6 +144,14 @@ def write_cases(bench: Bench) -> list[Case]:
             tool_update,
             target=UPDATE_TARGET,
             agree=lambda bare, tool: tool["outcome"] == "ok" and tool["affected_rows"] == bare,
+        ),
+        Case(
+            f"roll back a {rows}-row db.update",
+            bare_update,
+            roll_back,
+            target=UPDATE_TARGET,
+            agree=lambda bare, tool: tool["outcome"] == "ok" and tool["restored_rows"] == bare,
+            setup=write_update,
         ),
         Case(
             "db.update 1 row vs get()+save()",
