@@ -18,9 +18,10 @@ def cell(value: Any) -> str:
     return text if len(text) <= MAX_CELL else text[: MAX_CELL - 1] + "…"
 
 
-def render_table(lines: list[dict[str, Any]], limit: int | None = None) -> str:
-    """A fixed-width table with one line per row and field; ``limit`` caps the lines shown."""
-    shown = lines if not limit else lines[:limit]
+def render_table(lines: list[dict[str, Any]], truncated: bool = False) -> str:
+    """A fixed-width table with one line per row and field (``truncated``: lines were left
+    out of the result)."""
+    shown = lines
     cells = [[cell(line.get(column)) for column in COLUMNS] for line in shown]
     widths = [
         max([len(column), *(len(row[i]) for row in cells)]) for i, column in enumerate(COLUMNS)
@@ -30,8 +31,8 @@ def render_table(lines: list[dict[str, Any]], limit: int | None = None) -> str:
         "  ".join("-" * w for w in widths),
     ]
     out += ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in cells]
-    if len(shown) < len(lines):
-        out.append(f"... {len(lines) - len(shown)} more line(s); --max-rows 0 shows them all")
+    if truncated:
+        out.append("... more lines not shown; --max-rows 0 shows them all")
     return "\n".join(out)
 
 

@@ -64,6 +64,7 @@ class Command(BaseCommand):
             "dry_run": options["dry_run"],
             "force": options["force"],
             "reason": options["reason"],
+            "max_lines": options["max_rows"] or None,
         }
         try:
             if run_id:
@@ -76,7 +77,7 @@ class Command(BaseCommand):
         if options["json"]:
             self.stdout.write(json.dumps(result, indent=2, default=str))
         else:
-            self.stdout.write(render_table(result["rows"], options["max_rows"]))
+            self.stdout.write(render_table(result["rows"], result["rows_truncated"]))
             self.stdout.write(summary(result, run_id or audit_id))
         if result["outcome"] == "dry_run" and result["conflicts"]:
             raise CommandError(
