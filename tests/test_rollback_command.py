@@ -4,9 +4,11 @@
 import io
 import json
 from contextlib import redirect_stderr, redirect_stdout
+from unittest.mock import patch
 
 import pytest
 from django.core.management import ManagementUtility
+from django.db import connections
 
 from ormai_django import ToolContext, execute
 from ormai_django.models import AuditEvent
@@ -22,7 +24,9 @@ def manage(*argv):
     """Run the command as ``manage.py`` does: returns (exit status, stdout, stderr)."""
     out, err = io.StringIO(), io.StringIO()
     status = 0
-    with redirect_stdout(out), redirect_stderr(err):
+    # manage.py closes every connection when a command ends; the test's own (inside its
+    # transaction) must stay open.
+    with redirect_stdout(out), redirect_stderr(err), patch.object(connections, "close_all"):
         try:
             ManagementUtility(["manage.py", "ormai_rollback", *argv]).execute()
         except SystemExit as exit_:

@@ -16,9 +16,10 @@ from typing import Any
 from django.db import models
 from django.db.models import Case, F, Value, When
 
+from ormai_django.rollback.bulk import BulkRestore, apply_bulk
 from ormai_django.rollback.errors import ROLLBACK_CONFLICT, RollbackError
 from ormai_django.rollback.ledger import FieldCodec, value_key
-from ormai_django.rollback.plan import DELETE, RECREATE, RowStep
+from ormai_django.rollback.steps import DELETE, RECREATE, RowStep
 from ormai_django.writes.batches import batch_size, batches, with_pks
 from ormai_django.writes.deletes import collect_delete
 from ormai_django.writes.history import write_history
@@ -55,17 +56,24 @@ def by_model(steps: Iterable[RowStep]) -> dict[type[models.Model], list[RowStep]
 
 
 def apply_steps(
-    steps: list[RowStep], reason: str, using: str, now: dt.datetime
+    steps: list[Any], force: bool, reason: str, using: str, now: dt.datetime
 ) -> list[dict[str, Any]]:
-    """Run the inverse of one write; returns its ledger (the same shape a write records)."""
+    """Run the inverse of one write; returns its ledger (the same shape a write records).
+    ``force``: rows that are gone since the write are passed over."""
     changes: list[dict[str, Any]] = []
+    bulk = [s for s in steps if isinstance(s, BulkRestore)]
+    steps = [s for s in steps if not isinstance(s, BulkRestore) and s.acting_count(force)]
     recreating = by_model(s for s in steps if s.action == RECREATE)
     for model in parents_first(recreating):
-        group = recreating[model]
-        changes += insert_rows(model, [s for s in group if s.current is None], using, reason, now)
-        changes += restore_rows(
-            model, [s for s in group if s.current is not None], using, reason, now
-        )
+        fresh = [s for s in recreating[model] if s.current is None]
+        back = [s for s in recreating[model] if s.current is not None]  # forced over a new row
+        changes += insert_rows(model, fresh, using, reason, now)
+        changes += restore_rows(model, back, using, reason, now)
+    for item in bulk:
+        restored = apply_bulk(item, force, reason, using, now)
+        if restored is None:  # many distinct before values: a CASE per batch
+            restored = restore_rows(item.model, item.row_steps(force), using, reason, now)
+        changes += restored
     for model, group in by_model(s for s in steps if s.action not in (RECREATE, DELETE)).items():
         changes += restore_rows(model, group, using, reason, now)
     for model, group in by_model(s for s in steps if s.action == DELETE).items():

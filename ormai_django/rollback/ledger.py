@@ -113,9 +113,9 @@ def value_key(value: Any) -> Any:
     return json.dumps(value, sort_keys=True, default=str)
 
 
-def recorded_rows(event: Any) -> list[RecordedRow]:
-    """The rows an executed write's audit row recorded, in ledger order."""
-    rows: list[RecordedRow] = []
+def recorded_groups(event: Any) -> dict[type[models.Model], list[dict[str, Any]]]:
+    """The ledger entries of an executed write's audit row, by model, in ledger order."""
+    groups: dict[type[models.Model], list[dict[str, Any]]] = {}
     models_: dict[str, type[models.Model]] = {}
     for entry in event.changes or []:
         if not isinstance(entry, dict) or "pk" not in entry:
@@ -124,5 +124,21 @@ def recorded_rows(event: Any) -> list[RecordedRow]:
             )
         label = entry.get("model") or event.model
         model = models_.get(label) or models_.setdefault(label, resolve_model(label, event.id))
-        rows.append(RecordedRow(model, entry["pk"], entry.get("before"), entry.get("after")))
-    return rows
+        groups.setdefault(model, []).append(entry)
+    return groups
+
+
+def as_rows(model: type[models.Model], entries: list[dict[str, Any]]) -> list[RecordedRow]:
+    return [RecordedRow(model, e["pk"], e.get("before"), e.get("after")) for e in entries]
+
+
+def uniform_after(entries: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """The after values every entry records, if they are the same on all and every entry
+    is a change (what one ``db.update`` records)."""
+    first = entries[0].get("after")
+    if not isinstance(first, dict) or not first:
+        return None
+    for entry in entries:
+        if not isinstance(entry.get("before"), dict) or entry.get("after") != first:
+            return None
+    return first

@@ -10,88 +10,36 @@ them (an overlay over the database), so the plan of a run is computed, not execu
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Any
 
 from django.db import models
 from django.db.models.deletion import ProtectedError, RestrictedError
 
+from ormai_django.rollback.bulk import plan_bulk
 from ormai_django.rollback.ledger import (
     CHANGED,
     CREATED,
     FieldCodec,
     RecordedRow,
+    as_rows,
     field_of,
     python_value,
-    recorded_rows,
+    recorded_groups,
+    uniform_after,
 )
-from ormai_django.tools.rows import to_json
+from ormai_django.rollback.steps import (
+    BACK,
+    DELETE,
+    GONE,
+    RECREATE,
+    RESTORE,
+    SOFT_DELETE,
+    RowStep,
+)
+from ormai_django.tools.rows import json_native, to_json
 from ormai_django.writes.batches import batch_size, batches, with_pks
 from ormai_django.writes.deletes import collect_delete
 from ormai_django.writes.operations import soft_delete_marker
-
-# What the inverse of one row does.
-RESTORE = "restore"  # set the changed fields back to their before values
-DELETE = "delete"  # remove a row the write created
-SOFT_DELETE = "soft_delete"  # mark a created row deleted (the model soft-deletes)
-RECREATE = "recreate"  # insert a row the write deleted, with its primary key
-
-GONE = "the row no longer exists"
-BACK = "a row with this primary key exists again"
-
-
-@dataclass(slots=True)
-class RowStep:
-    """The inverse of one recorded row; values in their JSON form."""
-
-    audit_id: str
-    model: type[models.Model]
-    pk: Any
-    action: str
-    current: dict[str, Any] | None  # None: the row does not exist now
-    restored: dict[str, Any] | None  # None: the row is removed
-    conflicts: list[dict[str, Any]] = field(default_factory=list)
-    # A forced rollback passes over a row it can't act on (gone since, say).
-    skip_when_forced: bool = False
-
-    def conflict(self, field_name: str | None, **detail: Any) -> None:
-        self.conflicts.append(
-            {
-                "audit_id": self.audit_id,
-                "model": self.model._meta.label,
-                "pk": self.pk,
-                "field": field_name,
-                **detail,
-            }
-        )
-
-    def lines(self) -> list[dict[str, Any]]:
-        """The step as table lines, one per field: what is there now, what the rollback puts."""
-        conflicted = {c["field"] for c in self.conflicts}
-        row_conflict = None in conflicted
-        base = {
-            "audit_id": self.audit_id,
-            "model": self.model._meta.label,
-            "pk": self.pk,
-            "action": self.action,
-        }
-        if self.action == DELETE:
-            return [
-                {**base, "field": None, "current": "(row)", "restored": "(deleted)"}
-                | {"conflict": bool(self.conflicts)}
-            ]
-        names = list(self.restored or self.current or {})
-        current, restored = self.current or {}, self.restored or {}
-        return [
-            {
-                **base,
-                "field": name,
-                "current": current.get(name),
-                "restored": restored.get(name),
-                "conflict": row_conflict or name in conflicted,
-            }
-            for name in names
-        ]
 
 
 class Planner:
@@ -104,23 +52,34 @@ class Planner:
         # (model, pk) -> the values the planned inverses leave (None: removed).
         self.overlay: dict[tuple[type[models.Model], Any], dict[str, Any] | None] = {}
 
-    def plan(self, event: Any) -> list[RowStep]:
-        rows = recorded_rows(event)
-        grouped: dict[type[models.Model], list[RecordedRow]] = {}
-        for row in rows:
-            grouped.setdefault(row.model, []).append(row)
-        steps: list[RowStep] = []
-        for model, group in grouped.items():
+    def plan(self, event: Any) -> list[Any]:
+        """The inverse of ``event``: ``RowStep``s, and ``BulkRestore``s for updates."""
+        steps: list[Any] = []
+        for model, entries in recorded_groups(event).items():
+            pk_codec = FieldCodec(model._meta.pk, event.id)
+            after = None if self.sequential or not pk_codec.native else uniform_after(entries)
+            if after is not None:
+                fields = {n: field_of(model, n, event.id) for n in after}
+                if all(json_native(f) for f in fields.values()):
+                    # One db.update over many rows: checked and restored in bulk.
+                    keys = [e["pk"] for e in entries]
+                    befores = [e["before"] for e in entries]
+                    steps.append(
+                        plan_bulk(
+                            event.id, model, keys, befores, after, fields, self.using, self.lock
+                        )
+                    )
+                    continue
+            group = as_rows(model, entries)
             codecs: dict[str, FieldCodec] = {}
             for row in group:
                 for name in (*(row.before or ()), *(row.after or ())):
                     if name not in codecs:
                         codecs[name] = FieldCodec(field_of(model, name, event.id), event.id)
-            pk_codec = FieldCodec(model._meta.pk, event.id)
             keys = [pk_codec.comparable(row.pk) for row in group]
-            current = self.read(model, keys, pk_codec, codecs)
             soft = self.soft_delete_field(model)
             native = all(c.native for c in codecs.values())
+            current = self.read(model, keys, pk_codec, codecs)
             for key, row in zip(keys, group, strict=True):
                 steps.append(self.step(event.id, row, key, current[key], codecs, native, soft))
         self.check_deletes(steps)

@@ -28,7 +28,7 @@ from ormai_django.rollback.errors import (
     UNKNOWN_RUN,
     RollbackError,
 )
-from ormai_django.rollback.plan import Planner, RowStep
+from ormai_django.rollback.plan import Planner
 
 ROLLBACK_TOOL = "rollback"
 # What a rollback can undo: an executed write, or an executed rollback (a redo).
@@ -210,7 +210,7 @@ def _rollback(
             lines = table_lines((s for _, steps in plans for s in steps), max_lines)
             summary = {
                 "rolled_back": [e.id for e in events],
-                "restored_rows": sum(len(_acting(steps, force)) for _, steps in plans),
+                "restored_rows": sum(s.acting_count(force) for _, steps in plans for s in steps),
                 "conflicts": conflicts,
                 "rows": lines,
                 "rows_truncated": lines.truncated,
@@ -231,8 +231,8 @@ def _rollback(
             now = timezone.now()
             ids = []
             for event, steps in plans:
-                acting = _acting(steps, force)
-                changes = apply_steps(acting, reason or _default_reason(event, actor), using, now)
+                why = reason or _default_reason(event, actor)
+                changes = apply_steps(steps, force, why, using, now)
                 ids.append(
                     _record(
                         event,
@@ -243,7 +243,7 @@ def _rollback(
                         started,
                         force=force,
                         changes=changes,
-                        affected=len(acting),
+                        affected=sum(s.acting_count(force) for s in steps),
                     )
                 )
     except IntegrityError:
@@ -271,23 +271,19 @@ class Lines(list):
     truncated = False
 
 
-def table_lines(steps: Iterable[RowStep], max_lines: int | None) -> Lines:
+def table_lines(steps: Iterable[Any], max_lines: int | None) -> Lines:
     """The table of the rollback, one line per row and field, at most ``max_lines``."""
     lines = Lines()
     for step in steps:
         if max_lines is not None and len(lines) >= max_lines:
             lines.truncated = True
             break
-        lines += step.lines()
+        # One line more than fits, to know whether lines were left out.
+        lines += step.lines(None if max_lines is None else max_lines + 1 - len(lines))
     if max_lines is not None and len(lines) > max_lines:
         del lines[max_lines:]
         lines.truncated = True
     return lines
-
-
-def _acting(steps: list[RowStep], force: bool) -> list[RowStep]:
-    """The steps a rollback runs: all of them, less the rows a forced one can't act on."""
-    return [s for s in steps if not (force and s.skip_when_forced and s.conflicts)]
 
 
 def _conflict_message(conflicts: list[dict[str, Any]], blocking: list[dict[str, Any]]) -> str:
