@@ -612,3 +612,22 @@ def test_a_run_skips_writes_already_rolled_back_and_refuses_an_unknown_run():
     assert Order.objects.get(pk=order.pk).status == "pending"
     assert refused(rollback_run, "run-rollback", actor=OPS).code == "ALREADY_ROLLED_BACK"
     assert refused(rollback_run, "no-such-run", actor=OPS).code == "UNKNOWN_RUN"
+
+
+def test_rows_going_back_to_many_different_values_are_restored_each_to_its_own():
+    # More distinct before values than the grouped restore takes: one CASE per batch.
+    customers = [CustomerFactory(preferred_name=f"Name {i}") for i in range(12)]
+    write = run(
+        "db.update",
+        model="Customer",
+        where={"id__in": [c.pk for c in customers]},
+        data={"preferred_name": "Same"},
+    )
+    assert write["affected_rows"] == 12
+
+    result = undo(write["audit_id"])
+
+    assert result["restored_rows"] == 12
+    names = dict(Customer.objects.values_list("pk", "preferred_name"))
+    assert [names[c.pk] for c in customers] == [f"Name {i}" for i in range(12)]
+    assert Customer.history.filter(history_type="~", preferred_name="Name 3").count() == 1
