@@ -56,6 +56,7 @@ def test_the_user_guides_have_examples_that_run():
         "security.md",
         "writes.md",
         "approvals.md",
+        "integrations.md",
     } <= names
 
 
