@@ -54,6 +54,13 @@ EXPECTED_OUTCOMES = [
     ("pending_approval", None),  # a prospect's delete, held for 2 approvers
     ("pending_approval", None),  # a third agent's bulk note update past the burst bound
 ]
+# The calls of run "demo-run" (acts 1 to 3); act 4's orders agent has a run of its own.
+SUPPORT_RUN_OUTCOMES = list(EXPECTED_OUTCOMES)
+EXPECTED_OUTCOMES += [
+    # Act 4: rolling a bad write back (the rollbacks are the operator's, not steps).
+    ("ok", None),  # every pending order of a customer cancelled: a where too wide
+    ("ok", None),  # one order marked paid (a colleague then ships it)
+]
 # Step numbers (as printed) of act 2.
 NO_REASON, NOT_WRITABLE, RENAME, PREVIEW, LANGUAGE, RETRY, NOTE = range(15, 22)
 SYNC_WRITES = range(22, 22 + SANDBOX_WRITES_PER_MINUTE)
@@ -61,6 +68,8 @@ LIMITED = 22 + SANDBOX_WRITES_PER_MINUTE
 # Of act 3.
 LOOKUP, UPGRADE_PREVIEW, UPGRADE, UPGRADE_RETRY, ERASE, BURST = range(LIMITED + 1, LIMITED + 7)
 HELD = (UPGRADE, ERASE, BURST)
+# Of act 4.
+TOO_WIDE, MARK_PAID = BURST + 1, BURST + 2
 STEP_HEADER = re.compile(r"^\[(\d+)\] ", re.MULTILINE)
 HIDDEN_ROWS = re.compile(r",\n\s*\.\.\. (\d+) more rows")
 # Anything shaped like an email address, and a phone number of the seed's shape.
@@ -213,11 +222,11 @@ def test_demo_reports_the_audit_rows_its_calls_wrote():
     transcript = run_demo()
 
     events = AuditEvent.objects.filter(run_id="demo-run", created_at__gte=started)
-    assert events.count() == len(EXPECTED_OUTCOMES)
+    assert events.count() == len(SUPPORT_RUN_OUTCOMES)
     assert f"\n{events.count()} audit rows written for run demo-run" in transcript
     audited = [(e.outcome, e.error_code or None) for e in events.order_by("created_at", "id")]
-    assert audited == EXPECTED_OUTCOMES
-    steps = parse_steps(transcript)
+    assert audited == SUPPORT_RUN_OUTCOMES
+    steps = [s for s in parse_steps(transcript) if s["number"] <= BURST]
 
     def own_event(s):
         # A replay answers with the stored result (the first call's audit_id); the retry's
@@ -287,7 +296,6 @@ def test_demo_reasoned_write_keeps_before_and_after_in_its_audit_row_and_history
 def test_demo_dry_run_previews_cancelling_every_pending_order_and_changes_none():
     seed("--reset")
     orders_before = snapshot_shop()["Order"]
-    order_history = Order.history.count()
     pending = set(Order.objects.filter(tenant_id=7, status="pending").values_list("id", flat=True))
 
     steps = parse_steps(run_demo())
@@ -300,8 +308,9 @@ def test_demo_dry_run_previews_cancelling_every_pending_order_and_changes_none()
     for row in result["would_change"]:
         assert row["id"] in pending
         assert (row["status_before"], row["status_after"]) == ("pending", "cancelled")
+    # (Act 4 writes orders and rolls its writes back; the preview wrote no history row.)
     assert snapshot_shop()["Order"] == orders_before
-    assert Order.history.count() == order_history
+    assert not Order.history.filter(history_change_reason=arguments["reason"]).exists()
     event = AuditEvent.objects.get(id=result["audit_id"])
     assert (event.outcome, event.changes) == ("dry_run", None)
 
@@ -768,7 +777,7 @@ def test_admin_audit_changelist_lists_the_demo_runs_denials(client):
 
     assert response.status_code == 200
     shown = response.context["cl"].result_count
-    assert shown == sum(1 for outcome, _ in EXPECTED_OUTCOMES if outcome == "denied")
+    assert shown == sum(1 for outcome, _ in SUPPORT_RUN_OUTCOMES if outcome == "denied")
 
 
 def test_admin_approval_queue_lists_the_demo_runs_three_pending_requests(client):
@@ -783,3 +792,31 @@ def test_admin_approval_queue_lists_the_demo_runs_three_pending_requests(client)
     assert response.status_code == 200
     listed = {approval.id for approval in response.context["cl"].result_list}
     assert listed == {step(steps, number)[2]["approval_id"] for number in HELD}
+
+
+def test_demo_act_4_rolls_the_too_wide_update_back_and_refuses_then_forces_the_conflict():
+    seed("--reset")
+    before = snapshot_shop()["Order"]
+
+    transcript = run_demo()
+
+    steps = parse_steps(transcript)
+    _, wide, cancelled = step(steps, TOO_WIDE)
+    _, paid_call, paid = step(steps, MARK_PAID)
+    assert wide["where"]["status"] == "pending"
+    assert cancelled["affected_rows"] >= 2
+    # Every order the act touched is as the seed left it: both writes were rolled back.
+    assert snapshot_shop()["Order"] == before
+    rollbacks = AuditEvent.objects.filter(tool="rollback").order_by("created_at", "id")
+    assert [(e.caused_by_id, e.outcome, e.arguments["force"]) for e in rollbacks] == [
+        (cancelled["audit_id"], "dry_run", False),
+        (cancelled["audit_id"], "ok", False),
+        (paid["audit_id"], "denied", False),
+        (paid["audit_id"], "ok", True),
+    ]
+    assert {e.principal for e in rollbacks} == {"ops:demo-admin"}
+    assert rollbacks[2].error_code == "ROLLBACK_CONFLICT"
+    assert f'{paid_call["id"]}.status: the write left "paid", now "shipped"' in transcript
+    assert transcript.count("(exit status 1)") == 1
+    history = Order.history.filter(id=paid_call["id"]).order_by("-history_id").first()
+    assert history.history_change_reason.startswith("Payment not received")

@@ -8,15 +8,18 @@ script: a step that behaves differently is flagged with ``!!`` and the run fails
 from __future__ import annotations
 
 import json
+import shlex
 import textwrap
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from io import StringIO
 from typing import Any
 
+from django.core.management import call_command
 from django.core.management.base import CommandError, OutputWrapper
 from django.core.management.color import Style
-from django.db.models import Max
+from django.db.models import Count, Max
 from django.utils import timezone
 
 from ormai_django import ToolContext, execute
@@ -62,6 +65,19 @@ class Step:
 
 
 @dataclass(frozen=True)
+class HostAction:
+    """Something a person does outside the agent's tools, printed as ``[ops]``: a management
+    command (``command`` gives its arguments; the transcript shows it and its output) or an
+    edit in the admin (``edit`` makes it and says what it did). ``exit_status`` is what the
+    command must end with (0, or 1 for a refusal the script expects)."""
+
+    narration: str | Callable[[DemoRun], str]
+    command: Callable[[DemoRun], list[str]] | None = None
+    edit: Callable[[DemoRun], str] | None = None
+    exit_status: int = 0
+
+
+@dataclass(frozen=True)
 class HostFacts:
     """What the host knows that the agent doesn't: ids to aim the guard-rail steps at,
     and what makes this run's writes its own."""
@@ -77,10 +93,12 @@ class HostFacts:
     # (id, name) of a tenant 7 customer with no subscription, order or note: a delete
     # of it cascades into nothing.
     prospect: tuple[int, str]
+    # (id, name) of the tenant 7 customer with the most pending orders (at least two).
+    pending_customer: tuple[int, str]
 
 
 # An act of the demo: its title and what builds its steps from the host's facts.
-Act = tuple[str, Callable[[HostFacts], list[Step]]]
+Act = tuple[str, Callable[[HostFacts], list[Step | HostAction]]]
 
 
 @dataclass
@@ -175,6 +193,18 @@ def host_facts(started: datetime) -> HostFacts:
             "Tenant 7 has no customer without subscriptions, orders and notes left (was the "
             "demo's delete approved?): run `python manage.py seed_sandbox --reset`."
         )
+    busiest = (
+        Customer.objects.filter(tenant_id=7, orders__status="pending")
+        .annotate(pending=Count("orders"))
+        .filter(pending__gte=2)
+        .order_by("-pending", "id")
+        .first()
+    )
+    if busiest is None:
+        raise CommandError(
+            "No tenant 7 customer has two pending orders left: run "
+            "`python manage.py seed_sandbox --reset`."
+        )
     return HostFacts(
         other_tenant_customer_id=other.pk,
         missing_customer_id=(highest // 1000 + 1) * 1000,
@@ -182,6 +212,7 @@ def host_facts(started: datetime) -> HostFacts:
         writes_per_minute=limit,
         sync_customers=tuple((c.pk, c.name.split()[0]) for c in targets),
         prospect=(prospect.pk, prospect.name),
+        pending_customer=(busiest.pk, busiest.name),
     )
 
 
@@ -201,6 +232,9 @@ def run_demo(acts: Sequence[Act], stdout: OutputWrapper, style: Style) -> None:
     for title, build in acts:
         stdout.write(f"\n=== {title} ===")
         for step in build(facts):
+            if isinstance(step, HostAction):
+                run_host_action(step, run, stdout, style)
+                continue
             number += 1
             run_step(number, step, run, stdout, style)
     audited = AuditEvent.objects.filter(run_id=CONTEXT.run_id, created_at__gte=started).count()
@@ -261,6 +295,33 @@ def run_step(number: int, step: Step, run: DemoRun, stdout: OutputWrapper, style
             )
     for surprise in surprises:
         run.surprises.append(f"step {number} {surprise}")
+        stdout.write(style.ERROR(f"!! {surprise}"))
+
+
+def run_host_action(action: HostAction, run: DemoRun, stdout: OutputWrapper, style: Style) -> None:
+    """Do what a person does outside the tools, and print it with what it printed."""
+    narration = action.narration(run) if callable(action.narration) else action.narration
+    stdout.write("")
+    stdout.write(textwrap.fill(f"[ops] {narration}", WIDTH, subsequent_indent="    "))
+    if action.edit is not None:
+        stdout.write(f"    {action.edit(run)}")
+        return
+    assert action.command is not None
+    argv = action.command(run)
+    stdout.write("$ python manage.py " + " ".join(shlex.quote(a) for a in argv))
+    out = StringIO()
+    status = 0
+    try:
+        call_command(*argv, stdout=out)
+    except CommandError as error:
+        status = error.returncode
+        out.write(f"CommandError: {error}\n")
+    for line in out.getvalue().rstrip("\n").split("\n"):
+        stdout.write(f"  {line}")
+    stdout.write(f"  (exit status {status})")
+    if status != action.exit_status:
+        surprise = f"{argv[0]} exited {status}, expected {action.exit_status}"
+        run.surprises.append(surprise)
         stdout.write(style.ERROR(f"!! {surprise}"))
 
 
