@@ -20,7 +20,7 @@ from asgiref.sync import sync_to_async
 from django.db import transaction
 from django.utils import timezone
 
-from ormai_django import signals
+from ormai_django import errors, signals
 from ormai_django.audit import record_event
 from ormai_django.models import ApprovalDecision, ApprovalRequest, AuditEvent, IdempotencyRecord
 
@@ -160,9 +160,28 @@ def _run_held_call(
     from ormai_django.context import ToolContext
     from ormai_django.runtime import run_call
 
+    saved = dict(approval.context or {})
+    grant = saved.pop("grant", None)
+    if grant is not None:
+        # The requester held a narrowed policy (a capability token): the call runs under the
+        # same narrowing, never under more than the requester was granted.
+        from ormai_django.policy.loading import get_policy
+        from ormai_django.policy.narrowing import PolicyWideningError
+
+        try:
+            policy = (policy or get_policy()).narrowed(models=grant["models"], tools=grant["tools"])
+        except PolicyWideningError as exc:
+            return {
+                "outcome": "denied",
+                "error": {
+                    "code": errors.TOOL_NOT_ALLOWED,
+                    "message": "The policy no longer grants what the requester's capability "
+                    f"token granted ({exc}); nothing was changed.",
+                },
+            }
     context = (
-        ToolContext(**approval.context)
-        if approval.context
+        ToolContext(**saved)
+        if saved
         else ToolContext(
             principal=approval.principal,
             tenant_id=approval.tenant_id or None,

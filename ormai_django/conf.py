@@ -31,6 +31,18 @@ DEFAULTS: dict[str, Any] = {
     # The site's address, e.g. "https://ops.example.com": notifications link to
     # <ADMIN_BASE_URL>/admin/ormai_django/approvalrequest/<id>/change/.
     "ADMIN_BASE_URL": "",
+    # Salt of capability tokens (ormai_django.tokens; the signing key is SECRET_KEY).
+    "CAPABILITY_TOKEN_SALT": "ormai_django.capability",
+    # The longest lifetime issue_token() accepts.
+    "CAPABILITY_TOKEN_MAX_LIFETIME": timedelta(days=1),
+    # Dotted path to the class that maps an HTTP request to (ToolContext, Policy) for the
+    # API (ormai_django.api); see docs/integrations.md.
+    "CONTEXT_RESOLVER": "ormai_django.api.resolver.ContextResolver",
+    # DRF authentication classes of the API, tried in order (dotted paths).
+    "API_AUTHENTICATION_CLASSES": [
+        "ormai_django.api.authentication.CapabilityTokenAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
 }
 
 

@@ -42,6 +42,13 @@ APPROVAL_DENIED = "APPROVAL_DENIED"
 APPROVAL_EXPIRED = "APPROVAL_EXPIRED"
 # An approved where-write that now matches more rows than the people approved.
 APPROVED_SCOPE_EXCEEDED = "APPROVED_SCOPE_EXCEEDED"
+# A tool the caller's (narrowed) policy doesn't offer, e.g. a write under a read-only token.
+TOOL_NOT_ALLOWED = "TOOL_NOT_ALLOWED"
+
+# Capability tokens (ormai_django.tokens): refused credentials.
+TOKEN_INVALID = "TOKEN_INVALID"
+TOKEN_EXPIRED = "TOKEN_EXPIRED"
+TOKEN_WIDENS_POLICY = "TOKEN_WIDENS_POLICY"
 
 
 class ToolError(Exception):

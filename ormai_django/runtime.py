@@ -21,7 +21,7 @@ from ormai_django import errors
 from ormai_django.audit import call_for_ledger, ledger_json, record_event, record_invocation
 from ormai_django.conf import ormai_settings
 from ormai_django.context import ToolContext, check_context
-from ormai_django.errors import PolicyConfigurationError, ToolError
+from ormai_django.errors import PolicyConfigurationError, ToolDenied, ToolError
 from ormai_django.policy.loading import get_policy
 from ormai_django.policy.policy import Policy
 from ormai_django.tools.arguments import check_arguments
@@ -131,6 +131,14 @@ def run_call(
             spec.name, arguments, ctx, policy, started=started, approval=approval
         )
         invocation.caused_by = caused_by
+        if not policy.allows_tool(spec.name):
+            raise ToolDenied(
+                errors.TOOL_NOT_ALLOWED,
+                f"{spec.name} is not allowed for this caller; allowed tools: "
+                f"{', '.join(sorted(policy.tools or ())) or 'none'}. "
+                "Don't retry it; tell the user.",
+                tool=spec.name,
+            )
         check_arguments(spec.name, arguments, spec.arguments, spec.required)
         result = spec.handler(invocation)
     except ToolError as exc:

@@ -7,7 +7,7 @@ tools never parse a name from the policy at call time.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from dataclasses import field as dc_field
 from datetime import timedelta
@@ -187,6 +187,8 @@ class Policy:
     max_limit: int
     max_writes_per_minute: int | None = None
     approval_rules: tuple[ApprovalRule, ...] = ()
+    # The tools this policy offers (None: every tool); ``narrowed(tools=...)`` sets it.
+    tools: frozenset[str] | None = None
     # Indexes derived from ``models``.
     _by_name: Mapping[str, ModelPolicy | None] = dc_field(
         default_factory=dict, repr=False, compare=False
@@ -231,3 +233,27 @@ class Policy:
     @property
     def writes_enabled(self) -> bool:
         return any(m.writes.enabled for m in self.models)
+
+    def allows_tool(self, name: str) -> bool:
+        """Whether this policy offers the tool ``name`` (``db.query``; dots, not underscores)."""
+        return self.tools is None or name in self.tools
+
+    def narrowed(
+        self,
+        *,
+        models: Iterable[str | type] | None = None,
+        tools: Iterable[str] | None = None,
+        read_only: bool = False,
+    ) -> Policy:
+        """A new policy that grants a subset of this one (a capability token's).
+
+        ``models``: the only models registered (None: all of them); ``tools``: the only
+        tools offered (None: all); ``read_only``: no model accepts writes. It never widens:
+        naming a model or tool this policy doesn't grant, or asking for write tools where
+        no model accepts writes, raises ``PolicyWideningError``.
+
+            support = policy.narrowed(models=["Order"], tools=["db.query", "db.get"])
+        """
+        from ormai_django.policy.narrowing import narrow
+
+        return narrow(self, models=models, tools=tools, read_only=read_only)

@@ -135,7 +135,7 @@ def tool_definitions(policy: Policy | None = None, format: str = "openai") -> li
     models_text = _models_summary(policy)
     definitions = []
     for spec in TOOLS.values():
-        if spec.writes and not policy.writes_enabled:
+        if (spec.writes and not policy.writes_enabled) or not policy.allows_tool(spec.name):
             continue
         description = f"{spec.summary}\nModels and fields:\n{models_text}"
         schema = input_schema(spec, policy)

@@ -166,6 +166,14 @@ def _execute(
     return result, event
 
 
+def grant_of(policy: Any) -> dict[str, Any]:
+    """What a narrowed policy (a capability token's) granted the requester, kept with a held
+    call so that it runs under the same narrowing once approved; nothing for a whole policy."""
+    if policy.tools is None:
+        return {}
+    return {"grant": {"models": [mp.label for mp in policy.models], "tools": sorted(policy.tools)}}
+
+
 def hold(inv: Invocation, operation: WriteOperation, need: ApprovalNeed) -> dict[str, Any]:
     """Store the call for people to decide; nothing is written."""
     preview = operation.preview()  # what it would change, as a dry run shows it
@@ -187,6 +195,7 @@ def hold(inv: Invocation, operation: WriteOperation, need: ApprovalNeed) -> dict
             "tenant_id": ctx.tenant_id,
             "on_behalf_of": ctx.on_behalf_of,
             "run_id": ctx.run_id,
+            **grant_of(inv.policy),
         },
         run_id=ctx.run_id or "",
         approvers_required=need.approvers,
