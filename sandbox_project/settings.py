@@ -85,6 +85,9 @@ ORMAI = {
     "POLICY": "sandbox_project.shop.policy.build_policy",
 }
 
+# The HTTP API (ormai_django.api, mounted at /ormai/) documents itself with drf-spectacular.
+REST_FRAMEWORK = {"DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema"}
+
 # Celery (sandbox_project/celery.py): Redis as broker and result backend.
 CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", "redis://127.0.0.1:6379/0")
 CELERY_RESULT_BACKEND = os.environ.get("CELERY_RESULT_BACKEND", CELERY_BROKER_URL)

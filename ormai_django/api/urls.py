@@ -1,0 +1,61 @@
+"""The API's URLs; mount them with ``path("ormai/", include("ormai_django.api.urls"))``.
+
+GET  tools/                          tool definitions (?format=openai|anthropic|json_schema)
+POST tools/call/                     run one call: {"name", "arguments"}
+GET  approvals/, approvals/<id>/     held writes (filters: status, model, tool, ...)
+POST approvals/<id>/approve/, approvals/<id>/deny/
+GET  audit-events/, audit-events/<id>/
+POST audit-events/<id>/rollback/
+GET  schema/                         the OpenAPI 3 schema of these endpoints
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.urls import include, path
+from drf_spectacular.renderers import OpenApiJsonRenderer, OpenApiYamlRenderer
+from drf_spectacular.utils import extend_schema
+from drf_spectacular.views import SpectacularAPIView
+from rest_framework.permissions import AllowAny
+from rest_framework.routers import SimpleRouter
+
+from ormai_django import __version__
+from ormai_django.api.approval_views import ApprovalRequestViewSet
+from ormai_django.api.audit_views import AuditEventViewSet
+from ormai_django.api.tool_views import ToolCallView, ToolListView
+
+app_name = "ormai_api"
+
+router = SimpleRouter()
+router.register("approvals", ApprovalRequestViewSet, basename="approval")
+router.register("audit-events", AuditEventViewSet, basename="audit-event")
+
+
+class OrmaiSchemaView(SpectacularAPIView):
+    """The OpenAPI schema of this API only (not the rest of the project), with its paths
+    under wherever the project mounted it. Public: it describes endpoints, not data."""
+
+    renderer_classes = [OpenApiJsonRenderer, OpenApiYamlRenderer]
+    authentication_classes: list[type] = []
+    permission_classes = [AllowAny]
+    custom_settings = {
+        "TITLE": "ormai_django API",
+        "DESCRIPTION": "Policy-governed tools over the Django ORM, their approvals and "
+        "their audit log. See docs/integrations.md.",
+        "VERSION": __version__,
+    }
+
+    @extend_schema(exclude=True)
+    def get(self, request: Any, *args: Any, **kwargs: Any) -> Any:
+        mount = request.path_info.removesuffix("schema/").lstrip("/")
+        self.patterns = [path(mount, include("ormai_django.api.urls"))]
+        return super().get(request, *args, **kwargs)
+
+
+urlpatterns = [
+    path("tools/", ToolListView.as_view(), name="tools"),
+    path("tools/call/", ToolCallView.as_view(), name="tool-call"),
+    path("schema/", OrmaiSchemaView.as_view(), name="schema"),
+    path("", include(router.urls)),
+]
