@@ -1,0 +1,117 @@
+"""``python manage.py ormai_mcp``: serve this project's tools to an MCP client.
+
+    python manage.py ormai_mcp --principal agent:support-bot --tenant 7
+    python manage.py ormai_mcp --transport streamable-http --port 8765 --principal ...
+    ORMAI_CAPABILITY_TOKEN=... python manage.py ormai_mcp
+
+The server lives in ``ormai_django.mcp`` (docs/mcp.md); this command only reads the options,
+refuses a bad caller or host before serving, and runs the transport.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import sys
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+from ormai_django.errors import PolicyConfigurationError
+from ormai_django.policy.loading import get_policy
+
+TOKEN_ENV = "ORMAI_CAPABILITY_TOKEN"
+
+
+class Command(BaseCommand):
+    help = (
+        "Serve the ormai_django tools over MCP (stdio, or streamable HTTP on 127.0.0.1) as one "
+        "caller: --principal/--tenant/--on-behalf-of/--run-id, or a capability token."
+    )
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--transport", choices=("stdio", "streamable-http"), default="stdio")
+        parser.add_argument("--host", default=None, help="HTTP only; default 127.0.0.1.")
+        parser.add_argument("--port", type=int, default=8765, help="HTTP only; default 8765.")
+        parser.add_argument(
+            "--allow-remote",
+            action="store_true",
+            help="HTTP only: allow a --host that is not loopback (the server has no auth).",
+        )
+        parser.add_argument("--principal", help="Who calls, e.g. agent:support-bot.")
+        parser.add_argument("--tenant", help="The tenant whose rows the calls may reach.")
+        parser.add_argument("--on-behalf-of", dest="on_behalf_of", help="The end user, if any.")
+        parser.add_argument("--run-id", dest="run_id", help="Groups this run's audit rows.")
+        parser.add_argument(
+            "--token",
+            default=None,
+            help=f"A capability token (default: ${TOKEN_ENV}); it carries the context.",
+        )
+        parser.add_argument(
+            "--tool-names",
+            dest="tool_names",
+            choices=("dotted", "underscored"),
+            default="dotted",
+            help="db.query (default) or db_query, for clients that forbid dots.",
+        )
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        try:
+            import anyio
+
+            from ormai_django.mcp import build_server, resolve_caller
+            from ormai_django.mcp.caller import CallerError
+            from ormai_django.mcp.transports import (
+                BindRefused,
+                check_host,
+                serve_stdio,
+                serve_streamable_http,
+            )
+        except ImportError as exc:
+            raise CommandError(
+                f"The MCP server needs the mcp SDK ({exc}): pip install 'ormai-django[mcp]'."
+            ) from None
+
+        http = options["transport"] == "streamable-http"
+        host = options["host"] or "127.0.0.1"
+        if options["host"] and not http:
+            raise CommandError("--host is for --transport streamable-http.")
+        if http:
+            try:
+                check_host(host, allow_remote=options["allow_remote"])
+            except BindRefused as exc:
+                raise CommandError(str(exc)) from None
+        try:
+            policy = get_policy()
+        except PolicyConfigurationError as exc:
+            raise CommandError(f"ORMAI['POLICY'] is not usable: {exc}") from None
+        try:
+            caller = resolve_caller(
+                policy,
+                principal=options["principal"],
+                tenant=options["tenant"],
+                on_behalf_of=options["on_behalf_of"],
+                run_id=options["run_id"],
+                token=options["token"] or os.environ.get(TOKEN_ENV),
+            )
+        except CallerError as exc:
+            raise CommandError(f"{exc.code}: {exc.message}") from None
+
+        server = build_server(caller, tool_names=options["tool_names"])
+        # stdout is the protocol's in stdio mode: everything for people goes to stderr.
+        print(f"ormai_mcp: serving as {caller.describe()}", file=sys.stderr, flush=True)
+        try:
+            if http:
+                anyio.run(
+                    functools.partial(
+                        serve_streamable_http,
+                        server,
+                        host=host,
+                        port=options["port"],
+                        allow_remote=options["allow_remote"],
+                    )
+                )
+            else:
+                anyio.run(serve_stdio, server)
+        except KeyboardInterrupt:
+            pass

@@ -1,0 +1,185 @@
+"""The MCP server: this policy's tools, each call run by ``execute`` as one caller.
+
+    server = build_server(resolve_caller(get_policy(), principal="agent:support-bot", tenant="7"))
+
+Tool names and input schemas are ``tool_definitions(policy, format="json_schema")``'s:
+dotted (``db.query``), which MCP's tool-name rule (``[A-Za-z0-9._-]{1,128}``) allows, or
+underscored (``db_query``) for clients that pass names on to a provider that forbids dots.
+Beside them, ``approval_status`` checks on a held write. Every ``db.*`` call goes through
+the one pipeline (``ormai_django.execute``), in Django's sync thread.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any, Literal
+
+import mcp.types as types
+from asgiref.sync import sync_to_async
+from django.db import close_old_connections
+from mcp.server.context import ServerRequestContext
+from mcp.server.lowlevel import Server
+
+from ormai_django import __version__, errors
+from ormai_django.audit import call_for_ledger, record_event
+from ormai_django.context import ToolContext
+from ormai_django.errors import ToolDenied, ToolError
+from ormai_django.mcp import approval_status
+from ormai_django.mcp.caller import Caller
+from ormai_django.mcp.results import tool_result
+from ormai_django.policy.policy import Policy
+from ormai_django.runtime import execute
+from ormai_django.tools.registry import TOOLS
+from ormai_django.tools.schemas import tool_definitions
+
+logger = logging.getLogger("ormai_django")
+
+ToolNames = Literal["dotted", "underscored"]
+SERVER_NAME = "ormai-django"
+INSTRUCTIONS = (
+    "Tools over this Django project's data, under its policy. Call db.describe first to see "
+    "the models and fields you may read and write."
+)
+WRITE_INSTRUCTIONS = (
+    " Writes need a 'reason'; 'dry_run': true previews one. A write that comes back "
+    "'pending_approval' waits for a person: tell the user, don't resend it, and check on it "
+    "with approval_status."
+)
+TOKEN_EXPIRED_DENIAL = ToolDenied(
+    errors.TOKEN_EXPIRED,
+    "The capability token this server runs with has expired; nothing ran. Tell the user: "
+    "the server must be restarted with a new token.",
+)
+APPROVAL_STATUS_DENIAL = ToolDenied(
+    errors.TOOL_NOT_ALLOWED,
+    "approval_status is not offered here: this server can't write, so nothing is held.",
+)
+
+
+def _annotations(name: str) -> types.ToolAnnotations:
+    if name == approval_status.TOOL_NAME:
+        return types.ToolAnnotations(title="Approval status", read_only_hint=True)
+    spec = TOOLS[name]
+    if not spec.writes:
+        return types.ToolAnnotations(read_only_hint=True, open_world_hint=False)
+    return types.ToolAnnotations(
+        read_only_hint=False,
+        destructive_hint=spec.name != "db.create",
+        idempotent_hint=False,
+        open_world_hint=False,
+    )
+
+
+def offers_approval_status(policy: Policy) -> bool:
+    """``approval_status`` comes with the write tools: without them nothing can be held."""
+    return policy.writes_enabled and any(
+        spec.writes and policy.allows_tool(spec.name) for spec in TOOLS.values()
+    )
+
+
+def mcp_tools(policy: Policy, tool_names: ToolNames = "dotted") -> list[types.Tool]:
+    """The MCP tools this policy offers (plus ``approval_status`` when it offers a write
+    tool), in ``tool_definitions``' JSON Schema shape."""
+    tools = []
+    for definition in tool_definitions(policy, format="json_schema"):
+        spec = TOOLS[definition["name"]]
+        tools.append(
+            types.Tool(
+                name=spec.name if tool_names == "dotted" else spec.provider_name,
+                description=definition["description"],
+                input_schema=definition["input_schema"],
+                annotations=_annotations(spec.name),
+            )
+        )
+    if offers_approval_status(policy):
+        tools.append(
+            types.Tool(
+                name=approval_status.TOOL_NAME,
+                description=approval_status.DESCRIPTION,
+                input_schema=approval_status.INPUT_SCHEMA,
+                annotations=_annotations(approval_status.TOOL_NAME),
+            )
+        )
+    return tools
+
+
+def run_tool(name: str, arguments: dict[str, Any], caller: Caller) -> dict[str, Any]:
+    """One MCP tool call, synchronously, as ``caller``: ``approval_status`` or the pipeline."""
+    if caller.expired():
+        return _refused(name, arguments, caller, TOKEN_EXPIRED_DENIAL)
+    if name == approval_status.TOOL_NAME:
+        if not offers_approval_status(caller.policy):
+            return _refused(name, arguments, caller, APPROVAL_STATUS_DENIAL)
+        return approval_status.approval_status(arguments, caller.context)
+    return execute({"name": name, "arguments": arguments}, caller.context, caller.policy)
+
+
+def _run_tool_between_fresh_connections(
+    name: str, arguments: dict[str, Any], caller: Caller
+) -> dict[str, Any]:
+    # As Django does around a request: a server runs for hours, and the database may have
+    # closed its side of an idle connection meanwhile.
+    close_old_connections()
+    try:
+        return run_tool(name, arguments, caller)
+    finally:
+        close_old_connections()
+
+
+def _refused(name: str, arguments: Any, caller: Caller, refusal: ToolError) -> dict[str, Any]:
+    """A call refused before the pipeline, audited as the pipeline audits a refusal."""
+    outcome = {"outcome": refusal.outcome, "error": refusal.as_error()}
+    event = record_event(
+        tool=approval_status.AUDIT_TOOL if name == approval_status.TOOL_NAME else name,
+        context=caller.context,
+        arguments=call_for_ledger({"arguments": arguments}),
+        result=outcome,
+        duration_ms=0.0,
+    )
+    outcome["audit_id"] = event.id
+    return outcome
+
+
+def _internal_error() -> dict[str, Any]:
+    return {
+        "outcome": "error",
+        "error": {
+            "code": errors.INTERNAL_ERROR,
+            "message": "The call failed unexpectedly and changed nothing. "
+            "Don't retry it unchanged; tell the user it failed.",
+        },
+    }
+
+
+def build_server(caller: Caller, *, tool_names: ToolNames = "dotted") -> Server[Any]:
+    """A low-level MCP ``Server`` serving ``caller``'s tools; run it with a transport
+    (``ormai_django.mcp.transports``)."""
+    tools = mcp_tools(caller.policy, tool_names)
+    context: ToolContext = caller.context
+    run = sync_to_async(_run_tool_between_fresh_connections, thread_sensitive=True)
+
+    async def list_tools(
+        ctx: ServerRequestContext[Any], params: types.PaginatedRequestParams | None
+    ) -> types.ListToolsResult:
+        return types.ListToolsResult(tools=list(tools))
+
+    async def call_tool(
+        ctx: ServerRequestContext[Any], params: types.CallToolRequestParams
+    ) -> types.CallToolResult:
+        try:
+            outcome = await run(params.name, params.arguments or {}, caller)
+        except Exception:
+            # execute() never raises; this is approval_status's database, or a bug.
+            logger.exception("ormai_django: MCP call %r as %s failed", params.name, context)
+            outcome = _internal_error()
+        return tool_result(outcome)
+
+    return Server(
+        SERVER_NAME,
+        version=__version__,
+        title="ormai_django",
+        instructions=INSTRUCTIONS
+        + (WRITE_INSTRUCTIONS if offers_approval_status(caller.policy) else ""),
+        on_list_tools=list_tools,
+        on_call_tool=call_tool,
+    )
