@@ -7,6 +7,8 @@
 - ``ormai_django.W002``: a model open to writes has no django-simple-history ``HistoricalRecords``.
 - ``ormai_django.W003``: an approval rule or burst bound names a model not open to writes, so it
   can never apply.
+- ``ormai_django.E003``: ``ORMAI["CONTEXT_RESOLVER"]`` or an entry of
+  ``ORMAI["API_AUTHENTICATION_CLASSES"]`` can't be imported (the HTTP API would answer 500).
 """
 
 from __future__ import annotations
@@ -97,6 +99,28 @@ def check_masker(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMes
     ]
 
 
+def check_api_classes(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
+    """The HTTP API's pluggable classes import (checked here, not on the first request)."""
+    paths = [("CONTEXT_RESOLVER", ormai_settings.CONTEXT_RESOLVER)]
+    paths += [
+        ("API_AUTHENTICATION_CLASSES", path) for path in ormai_settings.API_AUTHENTICATION_CLASSES
+    ]
+    problems = []
+    for setting, path in paths:
+        try:
+            import_string(path)
+        except ImportError as exc:
+            problems.append(
+                checks.Error(
+                    f'ORMAI["{setting}"] names {path!r}, which can\'t be imported: {exc}',
+                    hint="Give the dotted path of a class (see docs/integrations.md), or "
+                    "remove the setting to use the default.",
+                    id="ormai_django.E003",
+                )
+            )
+    return problems
+
+
 def _has_history(model: type) -> bool:
     # django-simple-history marks every model it tracks this way.
     return hasattr(model._meta, "simple_history_manager_attribute")
@@ -105,3 +129,4 @@ def _has_history(model: type) -> bool:
 def register() -> None:
     checks.register(check_policy, "ormai_django")
     checks.register(check_masker, "ormai_django")
+    checks.register(check_api_classes, "ormai_django")

@@ -296,3 +296,24 @@ def test_manage_py_check_passes_for_the_sandbox(tmp_path):
     assert result.returncode == 0, result.stdout + result.stderr
     assert "no issues" in result.stdout
     assert "ormai_django." not in result.stdout + result.stderr
+
+
+# --- E003: the HTTP API's pluggable classes ---------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "override",
+    [
+        {"CONTEXT_RESOLVER": "myproject.nowhere.Resolver"},
+        {"API_AUTHENTICATION_CLASSES": ["rest_framework.authentication.NoSuchAuthentication"]},
+    ],
+    ids=["resolver", "authentication class"],
+)
+def test_an_api_class_that_cannot_be_imported_is_an_error_with_a_hint(override):
+    with override_settings(ORMAI={"POLICY": f"{HERE}.good_policy", **override}):
+        messages = checks.run_checks(tags=["ormai_django"])
+
+    assert ids(messages) == ["ormai_django.E003"]
+    (path,) = [v if isinstance(v, str) else v[0] for v in override.values()]
+    assert path in messages[0].msg
+    assert "dotted path" in messages[0].hint
