@@ -115,9 +115,13 @@ def value_key(value: Any) -> Any:
 
 def recorded_groups(event: Any) -> dict[type[models.Model], list[dict[str, Any]]]:
     """The ledger entries of an executed write's audit row, by model, in ledger order."""
+    changes = event.changes or []
+    if all(type(e) is dict and "pk" in e and "model" not in e for e in changes):
+        # Every row of the write's own model (what an update or a create records).
+        return {resolve_model(event.model, event.id): changes} if changes else {}
     groups: dict[type[models.Model], list[dict[str, Any]]] = {}
     models_: dict[str, type[models.Model]] = {}
-    for entry in event.changes or []:
+    for entry in changes:
         if not isinstance(entry, dict) or "pk" not in entry:
             raise RollbackError(
                 NOT_REVERSIBLE, f"{event.id}'s ledger entry {entry!r} names no row."
