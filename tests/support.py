@@ -37,3 +37,25 @@ def shop_writes(profile=DEFAULT_PROD, **write_options):
             **write_options,
         )
     )
+
+
+def cancel_customer_orders(context, count=2, policy=None):
+    """An agent's bulk update to roll back: ``count`` pending orders of a new customer of the
+    context's tenant, all cancelled by one db.update. Returns (its audit id, the orders)."""
+    from ormai_django import execute
+    from tests.factories import CustomerFactory, OrderFactory
+
+    customer = CustomerFactory(tenant_id=context.tenant_id)
+    orders = OrderFactory.create_batch(count, customer=customer, status="pending")
+    call = {
+        "name": "db.update",
+        "arguments": {
+            "model": "Order",
+            "where": {"customer": customer.pk},
+            "data": {"status": "cancelled"},
+            "reason": "bulk cancel",
+        },
+    }
+    result = execute(call, context, policy=policy)
+    assert result["outcome"] == "ok", result
+    return result["audit_id"], orders

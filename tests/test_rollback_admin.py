@@ -9,7 +9,7 @@ from django.urls import reverse
 from ormai_django import ToolContext, execute
 from ormai_django.models import AuditEvent
 from sandbox_project.shop.models import Order
-from tests.factories import CustomerFactory, OrderFactory
+from tests.support import cancel_customer_orders
 
 pytestmark = pytest.mark.django_db
 
@@ -36,18 +36,7 @@ def viewer(client, django_user_model):
 
 
 def cancelled_orders():
-    customer = CustomerFactory(tenant_id=7)
-    orders = OrderFactory.create_batch(2, customer=customer, status="pending")
-    call = {
-        "name": "db.update",
-        "arguments": {
-            "model": "Order",
-            "where": {"customer": customer.pk},
-            "data": {"status": "cancelled"},
-            "reason": "bulk cancel",
-        },
-    }
-    return execute(call, AGENT)["audit_id"], orders
+    return cancel_customer_orders(AGENT)
 
 
 def change_url(audit_id):

@@ -13,7 +13,7 @@ from django.db import connections
 from ormai_django import ToolContext, execute
 from ormai_django.models import AuditEvent
 from sandbox_project.shop.models import Order
-from tests.factories import CustomerFactory, OrderFactory
+from tests.support import cancel_customer_orders
 
 pytestmark = pytest.mark.django_db
 
@@ -35,20 +35,7 @@ def manage(*argv):
 
 
 def cancel_orders(count=2):
-    customer = CustomerFactory(tenant_id=7)
-    orders = OrderFactory.create_batch(count, customer=customer, status="pending")
-    call = {
-        "name": "db.update",
-        "arguments": {
-            "model": "Order",
-            "where": {"customer": customer.pk},
-            "data": {"status": "cancelled"},
-            "reason": "bulk cancel",
-        },
-    }
-    result = execute(call, AGENT)
-    assert result["outcome"] == "ok", result
-    return result["audit_id"], orders
+    return cancel_customer_orders(AGENT, count)
 
 
 def test_a_dry_run_prints_the_table_and_changes_nothing():

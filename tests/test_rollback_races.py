@@ -16,6 +16,7 @@ from ormai_django.models import AuditEvent
 from ormai_django.rollback import RollbackError, rollback_audit_id
 from sandbox_project.shop.models import Customer, Order
 from tests.factories import CustomerFactory, OrderFactory
+from tests.support import cancel_customer_orders
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
@@ -55,22 +56,8 @@ def together(count, work):
 
 def test_eight_operators_rolling_back_one_write_at_once_roll_it_back_once():
     policy = order_policy()
-    customer = CustomerFactory(tenant_id=7)
-    orders = OrderFactory.create_batch(20, customer=customer, status="pending")
-    write = execute(
-        {
-            "name": "db.update",
-            "arguments": {
-                "model": "Order",
-                "where": {"customer": customer.pk},
-                "data": {"status": "cancelled"},
-                "reason": "bulk cancel",
-            },
-        },
-        AGENT,
-        policy=policy,
-    )
-    assert write["outcome"] == "ok", write
+    audit_id, orders = cancel_customer_orders(AGENT, 20, policy=policy)
+    write = {"audit_id": audit_id}
 
     outcomes = together(
         8,

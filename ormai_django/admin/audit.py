@@ -67,14 +67,17 @@ class AuditEventAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     )
     readonly_fields = fields
 
-    def link(self, model: type, pk: Any) -> str:
+    def url_of(self, model: type, view: str, pk: Any) -> str:
+        """The admin URL of ``view`` ("change", "rollback") for the row ``pk`` of ``model``."""
         opts = model._meta
-        url = reverse(
-            f"admin:{opts.app_label}_{opts.model_name}_change",
+        return reverse(
+            f"admin:{opts.app_label}_{opts.model_name}_{view}",
             args=[quote(pk)],
             current_app=self.admin_site.name,
         )
-        return format_html('<a href="{}">{}</a>', url, pk)
+
+    def link(self, model: type, pk: Any) -> str:
+        return format_html('<a href="{}">{}</a>', self.url_of(model, "change", pk), pk)
 
     @admin.display(description="arguments")
     def pretty_arguments(self, obj: AuditEvent) -> str:
@@ -131,11 +134,7 @@ class AuditEventAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         ]
 
     def rollback_url(self, obj: AuditEvent) -> str:
-        return reverse(
-            f"admin:{self.opts.app_label}_{self.opts.model_name}_rollback",
-            args=[quote(obj.pk)],
-            current_app=self.admin_site.name,
-        )
+        return self.url_of(AuditEvent, "rollback", obj.pk)
 
     def can_roll_back(self, request: HttpRequest, obj: AuditEvent) -> bool:
         """Shown on an executed write not yet rolled back, to users with the permission."""
@@ -167,11 +166,7 @@ class AuditEventAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         obj = self.get_object(request, unquote(object_id))
         if obj is None:
             return self._get_obj_does_not_exist_redirect(request, self.opts, object_id)
-        change_url = reverse(
-            f"admin:{self.opts.app_label}_{self.opts.model_name}_change",
-            args=[quote(obj.pk)],
-            current_app=self.admin_site.name,
-        )
+        change_url = self.url_of(AuditEvent, "change", obj.pk)
         actor = request.user.get_username()
         reason = request.POST.get("reason", "").strip() if request.method == "POST" else ""
         force = request.POST.get("force") == "on"
@@ -194,11 +189,7 @@ class AuditEventAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
                         messages.SUCCESS,
                     )
                     return HttpResponseRedirect(
-                        reverse(
-                            f"admin:{self.opts.app_label}_{self.opts.model_name}_change",
-                            args=[quote(result["audit_id"])],
-                            current_app=self.admin_site.name,
-                        )
+                        self.url_of(AuditEvent, "change", result["audit_id"])
                     )
         try:
             preview = rollback_audit_id(obj.pk, actor=actor, dry_run=True)
