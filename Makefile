@@ -50,5 +50,11 @@ bench: $(STAMP)
 	$(PY) manage.py ormai_bench
 	@if $(PY) scripts/postgres_ready.py; then ORMAI_DB=postgres $(PY) manage.py ormai_bench; fi
 
+.PHONY: loadtest
+# The HTTP load test: gunicorn on 127.0.0.1, 8 agents, 2,000 mixed calls, then the bare-ORM
+# baseline; reconciles with the database and fails on a lost or duplicated write.
+loadtest: $(STAMP)
+	ORMAI_DB=postgres $(PY) manage.py ormai_loadtest
+
 clean:
 	rm -rf $(VENV) db.sqlite3 .pytest_cache .ruff_cache .hypothesis

@@ -74,6 +74,11 @@ else:
         }
     }
 
+# The server of manage.py ormai_loadtest keeps its database connections between requests,
+# as a deployed site does (the tool endpoint and its bare-ORM baseline alike).
+if os.environ.get("ORMAI_LOADTEST") == "1":
+    DATABASES["default"]["CONN_MAX_AGE"] = 60
+
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
