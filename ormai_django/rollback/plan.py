@@ -23,7 +23,6 @@ from ormai_django.rollback.ledger import (
     RecordedRow,
     as_rows,
     field_of,
-    python_value,
     recorded_groups,
     uniform_after,
 )
@@ -197,7 +196,8 @@ class Planner:
         gone = {(s.model, s.pk) for group in removing.values() for s in group}
         gone |= {key for key, values in self.overlay.items() if values is None}
         for model, group in removing.items():
-            pks = [python_value(model._meta.pk, s.pk, s.audit_id) for s in group]
+            pk_codec = FieldCodec(model._meta.pk, group[0].audit_id)
+            pks = [pk_codec.python(s.pk) for s in group]
             try:
                 collected = collect_delete(model, pks, self.using)
             except (ProtectedError, RestrictedError) as exc:

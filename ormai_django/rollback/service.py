@@ -108,6 +108,7 @@ def rollback_run(
     """
     if not isinstance(run_id, str) or not run_id:
         raise RollbackError(INVALID_ARGUMENTS, "run_id must be a non-empty string.")
+    skipped: list[str] = []  # writes of the run already rolled back one by one
 
     def select(lock: bool) -> list[AuditEvent]:
         events = AuditEvent.objects.filter(
@@ -129,14 +130,13 @@ def rollback_run(
             raise RollbackError(
                 ALREADY_ROLLED_BACK, f"Every write of run {run_id!r} was already rolled back."
             )
-        select.skipped = sorted(undone)  # type: ignore[attr-defined]
+        skipped[:] = sorted(undone)
         return pending
 
-    select.skipped = []  # type: ignore[attr-defined]
     result = _rollback(
         select, actor, dry_run, force, reason, policy, RUN_PREFIX + run_id, max_lines
     )
-    result["skipped"] = select.skipped  # type: ignore[attr-defined]
+    result["skipped"] = skipped
     return result
 
 
@@ -207,13 +207,13 @@ def _rollback(
             planner = Planner(using, lock=not dry_run, policy=policy, sequential=len(events) > 1)
             plans = [(event, planner.plan(event)) for event in events]
             conflicts = [c for _, steps in plans for s in steps if s.conflicts for c in s.conflicts]
-            lines = table_lines((s for _, steps in plans for s in steps), max_lines)
+            lines, truncated = table_lines((s for _, steps in plans for s in steps), max_lines)
             summary = {
                 "rolled_back": [e.id for e in events],
                 "restored_rows": sum(s.acting_count(force) for _, steps in plans for s in steps),
                 "conflicts": conflicts,
                 "rows": lines,
-                "rows_truncated": lines.truncated,
+                "rows_truncated": truncated,
             }
             if dry_run:
                 ids = [
@@ -267,23 +267,18 @@ def _rollback(
     }
 
 
-class Lines(list):
-    truncated = False
-
-
-def table_lines(steps: Iterable[Any], max_lines: int | None) -> Lines:
-    """The table of the rollback, one line per row and field, at most ``max_lines``."""
-    lines = Lines()
+def table_lines(steps: Iterable[Any], max_lines: int | None) -> tuple[list[dict], bool]:
+    """The table of the rollback, one line per row and field, at most ``max_lines``; and
+    whether lines were left out."""
+    lines: list[dict[str, Any]] = []
     for step in steps:
-        if max_lines is not None and len(lines) >= max_lines:
-            lines.truncated = True
+        if max_lines is not None and len(lines) > max_lines:
             break
         # One line more than fits, to know whether lines were left out.
         lines += step.lines(None if max_lines is None else max_lines + 1 - len(lines))
     if max_lines is not None and len(lines) > max_lines:
-        del lines[max_lines:]
-        lines.truncated = True
-    return lines
+        return lines[:max_lines], True
+    return lines, False
 
 
 def _conflict_message(conflicts: list[dict[str, Any]], blocking: list[dict[str, Any]]) -> str:

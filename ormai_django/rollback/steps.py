@@ -58,8 +58,13 @@ class RowStep:
         }
         if self.action == DELETE:
             return [
-                {**base, "field": None, "current": "(row)", "restored": "(deleted)"}
-                | {"conflict": bool(self.conflicts)}
+                {
+                    **base,
+                    "field": None,
+                    "current": "(row)",
+                    "restored": "(deleted)",
+                    "conflict": bool(self.conflicts),
+                }
             ]
         names = list(self.restored or self.current or {})
         current, restored = self.current or {}, self.restored or {}
