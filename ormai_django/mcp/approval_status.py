@@ -13,7 +13,6 @@ the request, so the approval's chain stays request -> decisions -> executed writ
 
 from __future__ import annotations
 
-import datetime as dt
 import time
 from collections.abc import Mapping
 from typing import Any
@@ -26,6 +25,7 @@ from ormai_django.audit import call_for_ledger, record_event
 from ormai_django.context import ToolContext
 from ormai_django.errors import ToolError
 from ormai_django.models import ApprovalDecision, ApprovalRequest
+from ormai_django.tools.rows import utc_iso
 
 TOOL_NAME = "approval_status"
 AUDIT_TOOL = "approval.status"
@@ -47,12 +47,6 @@ INPUT_SCHEMA: dict[str, Any] = {
     "additionalProperties": False,
 }
 MAX_ID_LENGTH = 32  # ApprovalRequest.id's max_length
-
-
-def _iso(value: dt.datetime | None) -> str | None:
-    if value is None:
-        return None
-    return value.astimezone(dt.UTC).isoformat().replace("+00:00", "Z")
 
 
 def _approval_id(arguments: Any) -> str:
@@ -100,8 +94,8 @@ def status_of(approval: ApprovalRequest) -> dict[str, Any]:
         "status": status,
         "approvals": approval.decisions.filter(verdict=ApprovalDecision.Verdict.APPROVE).count(),
         "approvers_required": approval.approvers_required,
-        "expires_at": _iso(approval.expires_at),
-        "decided_at": _iso(approval.decided_at),
+        "expires_at": utc_iso(approval.expires_at),
+        "decided_at": utc_iso(approval.decided_at),
         "tool": approval.tool,
         "model": approval.model,
         "result": approval.result if ran else None,

@@ -29,6 +29,13 @@ def to_json(value: Any) -> Any:
     return str(value)
 
 
+def utc_iso(value: dt.datetime | None) -> str | None:
+    """An aware datetime as ISO 8601 in UTC with a ``Z`` (``expires_at`` and the like)."""
+    if value is None:
+        return None
+    return value.astimezone(dt.UTC).isoformat().replace("+00:00", "Z")
+
+
 def json_native(field: Any) -> bool:
     """Whether the field's values are JSON as they come from the database (ints, text,
     booleans): no conversion needed."""

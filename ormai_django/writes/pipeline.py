@@ -8,7 +8,6 @@ A refusal anywhere rolls the transaction back; the runtime then audits it.
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Any
 
 from django.db import IntegrityError, OperationalError, transaction
@@ -19,6 +18,7 @@ from ormai_django.audit import record_invocation
 from ormai_django.errors import ToolDenied, ToolError
 from ormai_django.models import ApprovalRequest
 from ormai_django.tools.invocation import Invocation
+from ormai_django.tools.rows import utc_iso
 from ormai_django.writes import budgets, idempotency
 from ormai_django.writes.deletes import HardDeleteOperation
 from ormai_django.writes.gate import ApprovalNeed, approval_needed
@@ -209,6 +209,6 @@ def hold(inv: Invocation, operation: WriteOperation, need: ApprovalNeed) -> dict
     return {
         "outcome": "pending_approval",
         "approval_id": approval.id,
-        "expires_at": approval.expires_at.astimezone(dt.UTC).isoformat().replace("+00:00", "Z"),
+        "expires_at": utc_iso(approval.expires_at),
         "approvers_required": approval.approvers_required,
     }

@@ -70,16 +70,13 @@ def write_cases(bench: Bench) -> list[Case]:
         selected = order.objects.filter(tenant_id=WRITE_TENANT, total_cents__gte=0)
         return selected.update(status=next(bare_status))
 
+    def bulk_status_call(status: str, reason: str) -> dict[str, Any]:
+        """The tool's side of the bulk cases: every bench order gets ``status``."""
+        arguments = {"model": "Order", "where": {"total_cents__gte": 0}, "data": {"status": status}}
+        return {"name": "db.update", "arguments": {**arguments, "reason": reason}}
+
     def tool_update() -> dict[str, Any]:
-        call = {
-            "name": "db.update",
-            "arguments": {
-                "model": "Order",
-                "where": {"total_cents__gte": 0},
-                "data": {"status": next(tool_status)},
-                "reason": "bench: bulk status change",
-            },
-        }
+        call = bulk_status_call(next(tool_status), "bench: bulk status change")
         return execute(call, context, bench.policy)
 
     pk = bench.customer_ids[0]
@@ -105,15 +102,7 @@ def write_cases(bench: Bench) -> list[Case]:
     approve_status = itertools.cycle(("cancelled", "refunded"))
 
     def hold_update() -> None:
-        call = {
-            "name": "db.update",
-            "arguments": {
-                "model": "Order",
-                "where": {"total_cents__gte": 0},
-                "data": {"status": next(approve_status)},
-                "reason": "bench: bulk status change, held",
-            },
-        }
+        call = bulk_status_call(next(approve_status), "bench: bulk status change, held")
         held.append(execute(call, context, holding)["approval_id"])
 
     def approve_held() -> dict[str, Any]:
