@@ -92,3 +92,30 @@ def test_bench_leaves_no_rows_behind_and_keeps_existing_ones():
 def test_bench_refuses_a_non_positive_row_count():
     with pytest.raises(CommandError, match="--rows"):
         call_command("ormai_bench", "--rows", "0", stdout=StringIO())
+
+
+def test_bench_refuses_a_negative_history_depth():
+    with pytest.raises(CommandError, match="--history-depth"):
+        call_command("ormai_bench", "--history-depth", "-1", stdout=StringIO())
+
+
+def test_bench_reports_the_history_depth_its_write_cases_ran_against():
+    out = StringIO()
+    call_command("ormai_bench", *ARGS, "--history-depth", "2", "--in-transaction", stdout=out)
+
+    assert "300 orders with 2 history rows each" in out.getvalue()
+
+
+def test_the_write_cases_reset_puts_the_history_table_back_as_the_case_found_it():
+    from sandbox_project.shop.bench.writes import history_reset
+
+    kept = OrderFactory(status="pending")
+    reset = history_reset(Order)
+    added = OrderFactory(status="paid")  # a history row the timed call would have added
+    kept.status = "shipped"
+    kept.save()
+
+    reset()
+
+    assert list(Order.history.values_list("id", "status")) == [(kept.id, "pending")]
+    assert Order.objects.filter(pk=added.pk).exists()  # only history rows go

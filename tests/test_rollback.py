@@ -137,6 +137,39 @@ def test_a_rollback_is_a_write_with_its_own_audit_row_history_rows_and_before_af
     assert order.history.count() == 3  # created, the write, the rollback
 
 
+def test_the_ledger_of_a_rolled_back_multi_row_update_lists_each_row_and_redoes_it():
+    customer = CustomerFactory()
+    orders = [
+        OrderFactory(customer=customer, status=status)
+        for status in ("pending", "paid", "pending", "paid")
+    ]
+    write = run(
+        "db.update",
+        model="Order",
+        where={"status__in": ["pending", "paid"]},
+        data={"status": "cancelled"},
+    )
+
+    result = undo(write["audit_id"], reason="wrong orders")
+
+    assert AuditEvent.objects.get(pk=result["audit_id"]).changes == [
+        {
+            "model": "shop.Order",
+            "pk": o.pk,
+            "before": {"status": "cancelled"},
+            "after": {"status": o.status},
+        }
+        for o in sorted(orders, key=lambda o: o.pk)
+    ]
+    assert {o.pk: o.status for o in Order.objects.all()} == {o.pk: o.status for o in orders}
+    redo = undo(result["audit_id"], reason="it was right after all")
+    assert redo["restored_rows"] == 4
+    assert set(Order.objects.values_list("status", flat=True)) == {"cancelled"}
+    assert [c["after"] for c in AuditEvent.objects.get(pk=redo["audit_id"]).changes] == [
+        {"status": "cancelled"}
+    ] * 4
+
+
 def test_a_rollback_without_a_reason_says_whose_rollback_it_was():
     order = OrderFactory(status="pending")
     write = run("db.update", model="Order", id=order.pk, data={"status": "paid"})

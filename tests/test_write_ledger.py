@@ -278,6 +278,51 @@ def test_a_multi_row_update_of_fifty_rows_records_each_row_and_writes_fifty_hist
         assert len(history_of(Customer, id=row.id)) == 1  # the factory's own create
 
 
+def test_a_multi_row_update_of_text_and_boolean_fields_records_them_as_json_in_key_order():
+    # The database builds this ledger (SQLite's json_group_array, PostgreSQL's json_agg):
+    # booleans must come out as true/false, not 0/1, and rows in primary-key order.
+    customers = [
+        CustomerFactory(preferred_language="en", preferred_name=f"N{i}", is_vip=i % 2 == 0)
+        for i in range(5)
+    ]
+    policy = (
+        PolicyBuilder(DEFAULT_PROD)
+        .register_models([Customer])
+        .tenant_scope("tenant_id")
+        .enable_writes(
+            models=[Customer], writable_fields={"Customer": ["preferred_name", "is_vip"]}
+        )
+        .build()
+    )
+
+    result = run(
+        "db.update",
+        policy=policy,
+        model="Customer",
+        where={"preferred_language": "en"},
+        data={"preferred_name": "Ann \"the\" 'VIP' ✓", "is_vip": True},
+        reason=REASON,
+    )
+
+    assert result["outcome"] == "ok", result
+    after = {"preferred_name": "Ann \"the\" 'VIP' ✓", "is_vip": True}
+    assert event_of(result).changes == [
+        {
+            "pk": c.id,
+            "before": {"preferred_name": c.preferred_name, "is_vip": c.is_vip},
+            "after": after,
+        }
+        for c in sorted(customers, key=lambda c: c.id)
+    ]
+    # JSON true and false (0 and 1 would compare equal to them in Python).
+    assert {
+        type(c[side]["is_vip"]) for c in event_of(result).changes for side in c if side != "pk"
+    } == {bool}
+    assert {(c.preferred_name, c.is_vip) for c in Customer.objects.all()} == {
+        ("Ann \"the\" 'VIP' ✓", True)
+    }
+
+
 def test_a_write_over_more_than_a_hundred_rows_returns_the_first_hundred_ids():
     customers = CustomerFactory.create_batch(101, preferred_language="en")
 

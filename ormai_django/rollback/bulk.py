@@ -15,12 +15,12 @@ import datetime as dt
 from dataclasses import dataclass, field
 from typing import Any
 
-from django.db import models
+from django.db import connections, models
 from django.db.models import Q
 
 from ormai_django.rollback.errors import ROLLBACK_CONFLICT, RollbackError
 from ormai_django.rollback.steps import GONE, RESTORE, RowStep
-from ormai_django.writes.batches import batch_size, batches, with_pks
+from ormai_django.writes.batches import batches, key_batch_size, with_pks
 from ormai_django.writes.history import write_history
 
 # More distinct before-values than this and the rows are restored with a CASE per batch.
@@ -93,13 +93,21 @@ def plan_bulk(
     names = list(after)
     same = Q(**{fields[n].attname: after[n] for n in names})
     attnames = [fields[n].attname for n in names]
-    present: set[Any] = set()
-    for batch in batches(item.keys, batch_size(using)):
+    # Where the database locks rows, they are locked before they are compared, so none
+    # changes between the check and the restore; elsewhere counting them finds a gone row.
+    lock = lock and connections[using].features.has_select_for_update
+    for batch in batches(item.keys, key_batch_size(model, using, item.keys)):
         rows = with_pks(manager.all(), batch).order_by()
-        present.update((rows.select_for_update() if lock else rows).values_list("pk", flat=True))
+        if lock:
+            item.missing.update(
+                set(batch).difference(rows.select_for_update().values_list("pk", flat=True))
+            )
+        elif rows.count() != len(batch):
+            item.missing.update(set(batch).difference(rows.values_list("pk", flat=True)))
         for pk, *values in rows.exclude(same).values_list("pk", *attnames):
             item.changed[pk] = dict(zip(names, values, strict=True))
-    item.missing = set(item.keys) - present
+    if not (item.missing or item.changed):
+        return item
     label = model._meta.label
     for key in item.keys:
         if key in item.missing:
@@ -130,20 +138,16 @@ def apply_bulk(
     distinct values for that (the caller restores them row by row, a CASE per batch)."""
     skip = item.missing if force else set()
     names = list(item.after)
-    groups: dict[tuple[Any, ...], list[Any]] = {}
-    for key, before in zip(item.keys, item.befores, strict=True):
-        if key not in skip:
-            groups.setdefault(tuple(before.get(n) for n in names), []).append(key)
-            if len(groups) > MAX_GROUPS:
-                return None
+    groups = _groups(item, names, skip)
+    if groups is None:
+        return None
     model = item.model
     manager = model._base_manager.db_manager(using)
     attnames = [model._meta.get_field(n).attname for n in names]
-    size = batch_size(using)
     acting: list[Any] = []
     for values, keys in groups.items():
         assignments = dict(zip(attnames, values, strict=True))
-        for batch in batches(keys, size):
+        for batch in batches(keys, key_batch_size(model, using, keys)):
             if with_pks(manager.all(), batch).update(**assignments) != len(batch):
                 raise RollbackError(
                     ROLLBACK_CONFLICT,
@@ -151,7 +155,7 @@ def apply_bulk(
                     "changed. Run it again.",
                 )
         acting += keys
-    for batch in batches(acting, size):
+    for batch in batches(acting, key_batch_size(model, using, acting)):
         write_history(with_pks(manager.all(), batch), "~", reason, now)
     label = model._meta.label
     return [
@@ -159,3 +163,22 @@ def apply_bulk(
         for key, before in zip(item.keys, item.befores, strict=True)
         if key not in skip
     ]
+
+
+def _groups(
+    item: BulkRestore, names: list[str], skip: set[Any]
+) -> dict[tuple[Any, ...], list[Any]] | None:
+    """The keys to restore by the before values they go back to; None past ``MAX_GROUPS``."""
+    if len(names) == 1 and not skip:
+        # One field (what most updates set): one group when every row goes back to one value.
+        (name,) = names
+        values = [before.get(name) for before in item.befores]
+        if values and values.count(values[0]) == len(values):
+            return {(values[0],): list(item.keys)}
+    groups: dict[tuple[Any, ...], list[Any]] = {}
+    for key, before in zip(item.keys, item.befores, strict=True):
+        if key not in skip:
+            groups.setdefault(tuple(before.get(n) for n in names), []).append(key)
+            if len(groups) > MAX_GROUPS:
+                return None
+    return groups

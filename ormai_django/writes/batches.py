@@ -13,6 +13,9 @@ from django.db.models.expressions import RawSQL
 
 T = TypeVar("T")
 MAX_BATCH = 2000
+# Keys per statement when the whole key list binds as one parameter (``with_pks``): the
+# parameter limit doesn't apply, and the list is one string or array of this many keys.
+MAX_KEY_BATCH = 10_000
 # PostgreSQL's wire protocol carries at most 65,535 parameters per statement.
 POSTGRESQL_PARAMS = 65_535
 
@@ -39,6 +42,21 @@ def batch_size(using: str, params_per_row: int = 1, reserved: int = 10) -> int:
     return max(1, min(MAX_BATCH, fits))
 
 
+def key_batch_size(model: type[models.Model], using: str, pks: Sequence[Any]) -> int:
+    """Keys per batch for statements that select rows of ``model`` with ``with_pks``."""
+    return MAX_KEY_BATCH if binds_as_one(model, using, pks) else batch_size(using)
+
+
+def binds_as_one(model: type[models.Model], using: str, pks: Sequence[Any]) -> bool:
+    """Whether ``with_pks`` binds ``pks`` as one parameter on this database: integer keys on
+    SQLite (``json_each``) and PostgreSQL (``unnest``)."""
+    return (
+        isinstance(model._meta.pk, models.IntegerField)
+        and connections[using].vendor in ("sqlite", "postgresql")
+        and all(type(v) is int for v in pks)
+    )
+
+
 def batches(items: Sequence[T], size: int) -> Iterator[Sequence[T]]:
     for start in range(0, len(items), size):
         yield items[start : start + size]
@@ -48,13 +66,10 @@ def with_pks(queryset: QuerySet, pks: Sequence[Any]) -> QuerySet:
     """``queryset.filter(pk__in=pks)``, binding an integer key list as one parameter where the
     database can unpack it (SQLite's ``json_each``, PostgreSQL's ``unnest``): Django prepares
     every element of an ``IN`` list on its own, which costs more than the statement."""
-    pk = queryset.model._meta.pk
-    vendor = connections[queryset.db].vendor
-    if isinstance(pk, models.IntegerField) and all(type(v) is int for v in pks):
-        if vendor == "sqlite":
+    if binds_as_one(queryset.model, queryset.db, pks):
+        if connections[queryset.db].vendor == "sqlite":
             return queryset.filter(pk__in=RawSQL("SELECT value FROM json_each(%s)", [_ints(pks)]))
-        if vendor == "postgresql":
-            return queryset.filter(pk__in=RawSQL("SELECT unnest(%s::bigint[])", [list(pks)]))
+        return queryset.filter(pk__in=RawSQL("SELECT unnest(%s::bigint[])", [list(pks)]))
     return queryset.filter(pk__in=pks)
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
 from django.core.exceptions import ValidationError
 from django.db import models, router
 from django.utils import timezone
@@ -27,6 +28,7 @@ from ormai_django.tools.rows import json_native, to_json
 from ormai_django.tools.scope import tenant_value, visible_rows
 from ormai_django.tools.values import to_field_value
 from ormai_django.tools.where import compile_where
+from ormai_django.writes.capture import captures_in_database, ledger_text, locked_keys
 from ormai_django.writes.data import messages_of, validation_error, writable_values
 from ormai_django.writes.gate import WriteCall
 from ormai_django.writes.history import write_history
@@ -229,6 +231,7 @@ class UpdateOperation(WriteOperation):
         # The primary key, then the values the write replaces (the audit's before).
         fetch = [pk_name, *(f.attname for f in self.set_fields())]
         locked = self.target().select_for_update(of=("self",)).order_by("pk")
+        self.rows: list[tuple[Any, ...]] | None = None
         if self.req.by_id:
             # One row: all of it, for full_clean() on the row as it would be.
             self.instance_values = locked.values(
@@ -237,15 +240,19 @@ class UpdateOperation(WriteOperation):
             self.rows = (
                 [tuple(self.instance_values[a] for a in fetch)] if self.instance_values else []
             )
+            if not self.rows:
+                raise self.not_found()
+            self.ids = [self.rows[0][0]]
+        elif captures_in_database(self.using, self.model._meta.pk, self.set_fields()):
+            # Many rows: locked here, their ledger built by the database when the write runs.
+            self.ids = locked_keys(self.target(), lock=True)
         else:
             # Fetched in large chunks (Django's iterator fetches 100 rows at a time);
             # the field converters still apply.
             compiler = locked.values_list(*fetch).query.get_compiler(self.using)
             self.rows = list(compiler.results_iter(tuple_expected=True, chunk_size=2000))
-        if self.req.by_id and not self.rows:
-            raise self.not_found()
-        self.affected = len(self.rows)
-        self.ids = [row[0] for row in self.rows]
+            self.ids = [row[0] for row in self.rows]
+        self.affected = len(self.ids)
 
     def validate(self) -> None:
         instance = None
@@ -288,7 +295,7 @@ class UpdateOperation(WriteOperation):
         ]
         return {"would_change": would_change, "truncated": self.affected > len(would_change)}
 
-    def execute(self) -> list[dict[str, Any]]:
+    def execute(self) -> list[dict[str, Any]] | orjson.Fragment:
         now = timezone.now()
         fields = self.set_fields()
         values = {
@@ -299,15 +306,26 @@ class UpdateOperation(WriteOperation):
         # the new values: the after-state) and the update. Both must see exactly the
         # rows captured, or the write is rolled back as a conflict.
         rows = self.target()
+        if self.rows is None:
+            # The rows are locked: the ledger the database builds is of exactly these.
+            after = {f.name: to_json(values[f.attname]) for f in fields}
+            captured, changes = ledger_text(rows, fields, after)
+        else:
+            captured = self.affected
+            changes = ledger_changes(self.model._meta.pk, fields, self.rows, values)
         copied = write_history(rows, "~", self.req.reason, now, setting=values)
         updated = rows.update(**values)
-        if updated != self.affected or copied not in (None, self.affected):
+        if (
+            updated != self.affected
+            or captured != self.affected
+            or copied not in (None, self.affected)
+        ):
             raise ToolError(
                 errors.WRITE_CONFLICT,
                 "The rows matching the write changed while it ran; it was rolled back and "
                 "nothing was changed. Send the call again.",
             )
-        return ledger_changes(self.model._meta.pk, fields, self.rows, values)
+        return changes
 
 
 class SoftDeleteOperation(UpdateOperation):

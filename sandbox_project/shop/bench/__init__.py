@@ -41,7 +41,7 @@ Counts = list[tuple[StatementCase, int]]
 
 
 def run_bench(
-    models: dict[str, type], rows: int, repeat: int, write_rows: int
+    models: dict[str, type], rows: int, repeat: int, write_rows: int, history_depth: int = 3
 ) -> tuple[Timings, Counts]:
     """Create the bench's data on the current database, then count and time every case."""
     policy = bench_policy(rows)
@@ -55,6 +55,7 @@ def run_bench(
         rows=rows,
         customer_ids=create_data(models, rows),
         write_rows=write_rows,
+        history_depth=history_depth,
     )
     counts = [(c, count_statements(c)) for b in STATEMENT_BUILDERS for c in b(bench)]
     # Timed as in production: the debug cursor (DEBUG=True) adds work to every statement.

@@ -38,6 +38,8 @@ class Case:
     agree: Callable[[Any, dict[str, Any]], bool] = lambda bare, tool: tool["outcome"] == "ok"
     # Run before each tool call, untimed (e.g. holding the call an approval then runs).
     setup: Callable[[], Any] | None = None
+    # Run after each tool call, untimed (e.g. putting the history table back as it was).
+    reset: Callable[[], Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -59,6 +61,7 @@ class Bench:
     rows: int
     customer_ids: list[int]
     write_rows: int = 10_000
+    history_depth: int = 3
 
     def tool(self, name: str, **arguments: Any) -> Callable[[], dict[str, Any]]:
         return partial(execute, {"name": name, "arguments": arguments}, self.context, self.policy)

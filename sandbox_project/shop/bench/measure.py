@@ -9,7 +9,10 @@ then timed with ``time.perf_counter`` in A/B pairs whose order alternates; each
 sample runs the path enough times to take ~10 ms. A case's result is the median
 time per call of each path over the samples, and the median of the pairs'
 tool/bare ratios (a pair is measured back to back, so a load spike on the machine
-weighs on both of its sides). Statement counts use ``CaptureQueriesContext``.
+weighs on both of its sides). A case's ``setup`` runs before each tool call and its
+``reset`` after it, both untimed: the write cases use ``reset`` to put the history table
+back as the case found it, so every sample writes into the same table (see
+``bench/writes.py``). Statement counts use ``CaptureQueriesContext``.
 """
 
 from __future__ import annotations
@@ -38,19 +41,28 @@ WARMUP_CALLS = 3
 TRANSACTION_CONTROL = ("BEGIN", "COMMIT", "ROLLBACK", "SAVEPOINT", "RELEASE SAVEPOINT")
 
 
-def _sample(fn: Callable[[], Any], inner: int, setup: Callable[[], Any] | None = None) -> float:
-    """Seconds per call of ``fn``, over ``inner`` calls (``setup`` before each, untimed)."""
-    if setup is None:
+def _sample(
+    fn: Callable[[], Any],
+    inner: int,
+    setup: Callable[[], Any] | None = None,
+    reset: Callable[[], Any] | None = None,
+) -> float:
+    """Seconds per call of ``fn``, over ``inner`` calls (``setup`` before each and ``reset``
+    after each, untimed)."""
+    if setup is None and reset is None:
         start = time.perf_counter()
         for _ in range(inner):
             fn()
         return (time.perf_counter() - start) / inner
     total = 0.0
     for _ in range(inner):
-        setup()
+        if setup is not None:
+            setup()
         start = time.perf_counter()
         fn()
         total += time.perf_counter() - start
+        if reset is not None:
+            reset()
     return total / inner
 
 
@@ -60,7 +72,11 @@ def measure(case: Case, repeat: int) -> tuple[float, float, float]:
     def tool() -> dict[str, Any]:
         if case.setup is not None:
             case.setup()
-        return case.tool()
+        try:
+            return case.tool()
+        finally:
+            if case.reset is not None:
+                case.reset()
 
     bare_result, tool_result = case.bare(), tool()
     if not case.agree(bare_result, tool_result):
@@ -77,9 +93,12 @@ def measure(case: Case, repeat: int) -> tuple[float, float, float]:
     tool_times: list[float] = []
     gc.collect()
     for i in range(repeat):
-        pairs = [(case.bare, None, bare_times), (case.tool, case.setup, tool_times)]
-        for fn, setup, out in pairs if i % 2 == 0 else reversed(pairs):
-            out.append(_sample(fn, inner, setup))
+        pairs = [
+            (case.bare, None, None, bare_times),
+            (case.tool, case.setup, case.reset, tool_times),
+        ]
+        for fn, setup, reset, out in pairs if i % 2 == 0 else reversed(pairs):
+            out.append(_sample(fn, inner, setup, reset))
     # A ratio per adjacent pair: a load spike on the machine hits both sides of a pair.
     ratio = statistics.median(t / b for b, t in zip(bare_times, tool_times, strict=True))
     return statistics.median(bare_times), statistics.median(tool_times), ratio

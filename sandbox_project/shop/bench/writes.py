@@ -11,6 +11,15 @@
   django-simple-history (which writes its history row). Target: at most 3x.
 - The SQL statements of one single-row audited update under the sandbox's own policy
   (reason required, a rate limit): target at most 6; and the same with an idempotency key.
+
+The history table is kept stationary. Before the bulk cases, every bench order gets
+``--history-depth`` history rows (3 by default: an order's created, paid, shipped), and after
+each timed tool call the history rows it added are deleted again, untimed. Otherwise each
+sample would add 10,000 rows (20,000 for a rollback and the write it undoes) to the table
+the next sample writes into, and a case's ratio would depend on ``--repeat`` and on the
+cases run before it: on SQLite the history ``INSERT`` and its ``COMMIT`` grow with the
+number of history rows of the same orders (django-simple-history indexes ``id``; see
+docs/writes.md). ``--history-depth`` measures that directly.
 """
 
 from __future__ import annotations
@@ -25,6 +34,7 @@ from ormai_django.context import ToolContext
 from ormai_django.policy.loading import get_policy
 from ormai_django.rollback import rollback_audit_id
 from ormai_django.runtime import execute
+from ormai_django.writes.history import write_history
 from sandbox_project.shop.bench.cases import Bench, Case, StatementCase, bench_policy
 
 WRITE_TENANT = 70
@@ -33,7 +43,7 @@ SINGLE_UPDATE_TARGET = 3.0
 UPDATE_STATEMENTS_TARGET = 6
 
 
-def create_write_data(models: dict[str, type], rows: int) -> None:
+def create_write_data(models: dict[str, type], rows: int, history_depth: int = 0) -> None:
     customer, order = models["Customer"], models["Order"]
     now = timezone.now()
     owner = customer.objects.create(
@@ -56,12 +66,28 @@ def create_write_data(models: dict[str, type], rows: int) -> None:
         ),
         batch_size=1000,
     )
+    orders = order._base_manager.filter(tenant_id=WRITE_TENANT)
+    for _ in range(history_depth):
+        write_history(orders, "~", "bench: earlier history", now)
+
+
+def history_reset(order: type) -> Any:
+    """A callable that deletes the history rows of ``order`` added after this call."""
+    historical = order.history.model
+    mark = historical.objects.order_by("-history_id").values_list("history_id", flat=True)
+    last = mark.first() or 0
+
+    def reset() -> None:
+        historical.objects.filter(history_id__gt=last).delete()
+
+    return reset
 
 
 def write_cases(bench: Bench) -> list[Case]:
     customer, order = bench.models["Customer"], bench.models["Order"]
     rows = bench.write_rows
-    create_write_data(bench.models, rows)
+    create_write_data(bench.models, rows, bench.history_depth)
+    reset = history_reset(order)
     context = ToolContext(principal="agent:ormai-bench", tenant_id=WRITE_TENANT, run_id="bench")
     bare_status = itertools.cycle(("paid", "shipped"))
     tool_status = itertools.cycle(("cancelled", "refunded"))
@@ -126,6 +152,7 @@ def write_cases(bench: Bench) -> list[Case]:
                 tool["status"] == "executed" and tool["result"]["affected_rows"] == bare
             ),
             setup=hold_update,
+            reset=reset,
         ),
         Case(
             f"db.update {rows} rows (where)",
@@ -133,6 +160,7 @@ def write_cases(bench: Bench) -> list[Case]:
             tool_update,
             target=UPDATE_TARGET,
             agree=lambda bare, tool: tool["outcome"] == "ok" and tool["affected_rows"] == bare,
+            reset=reset,
         ),
         Case(
             f"roll back a {rows}-row db.update",
@@ -141,6 +169,7 @@ def write_cases(bench: Bench) -> list[Case]:
             target=UPDATE_TARGET,
             agree=lambda bare, tool: tool["outcome"] == "ok" and tool["restored_rows"] == bare,
             setup=write_update,
+            reset=reset,
         ),
         Case(
             "db.update 1 row vs get()+save()",

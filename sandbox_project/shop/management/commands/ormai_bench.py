@@ -55,6 +55,14 @@ class Command(BaseCommand):
             help="Rows the bulk db.update case changes (default 10000).",
         )
         parser.add_argument(
+            "--history-depth",
+            type=int,
+            default=3,
+            help="History rows each bench order has before the write cases (default 3); the "
+            "rows a timed call adds are deleted after it, untimed, so every sample writes into "
+            "a history table of this size.",
+        )
+        parser.add_argument(
             "--check", action="store_true", help="Exit non-zero when a target is missed."
         )
         parser.add_argument(
@@ -70,22 +78,26 @@ class Command(BaseCommand):
         rows: int,
         repeat: int,
         write_rows: int,
+        history_depth: int,
         check: bool,
         in_transaction: bool,
         **options: Any,
     ) -> None:
         if rows < 1 or repeat < 1 or write_rows < 1:
             raise CommandError("--rows, --write-rows and --repeat must be positive integers")
+        if history_depth < 0:
+            raise CommandError("--history-depth must be zero or a positive integer")
         try:
             models = {name: apps.get_model("shop", name) for name in ("Customer", "Order")}
         except LookupError:
             raise CommandError(
                 "ormai_bench measures the sandbox's shop app; run it in sandbox_project"
             ) from None
+        self.write_rows, self.history_depth = write_rows, history_depth
         if in_transaction:
             with transaction.atomic():
                 try:
-                    timings, counts = run_bench(models, rows, repeat, write_rows)
+                    timings, counts = run_bench(models, rows, repeat, write_rows, history_depth)
                 finally:
                     transaction.set_rollback(True)  # the bench's rows and audit rows go away
             self.where = (
@@ -94,7 +106,7 @@ class Command(BaseCommand):
             )
         else:
             with scratch_database() as name:
-                timings, counts = run_bench(models, rows, repeat, write_rows)
+                timings, counts = run_bench(models, rows, repeat, write_rows, history_depth)
             self.where = f"in a scratch database ({name}), dropped at the end; every write commits"
         self.report(rows, repeat, timings, counts, check)
 
@@ -111,6 +123,10 @@ class Command(BaseCommand):
         write(
             f"ormai_bench on {connection.vendor} ({connection.settings_dict['NAME']}), "
             f"{rows} rows, median of {repeat} A/B pairs (ratio: median of the pairs' ratios)"
+        )
+        write(
+            f"Bulk write cases: {self.write_rows} orders with {self.history_depth} history rows "
+            "each; every timed call writes into a history table of that size."
         )
         write("")
         write(f"{'case':<34} {'bare ms':>9} {'tool ms':>9} {'ratio':>8}  {'target':<9} status")
