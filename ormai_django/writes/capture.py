@@ -35,12 +35,10 @@ def captures_in_database(using: str, pk: models.Field, fields: Sequence[models.F
     )
 
 
-def locked_keys(rows: models.QuerySet, lock: bool) -> list[Any]:
-    """The primary keys of ``rows`` in order, locked (``SELECT ... FOR UPDATE``) when
-    ``lock``; one statement, the keys come back as one JSON array."""
-    inner = rows.order_by("pk").values(c0=F("pk"))
-    if lock:
-        inner = inner.select_for_update(of=("self",))
+def locked_keys(rows: models.QuerySet) -> list[Any]:
+    """The primary keys of ``rows`` in order, locked (``SELECT ... FOR UPDATE`` where the
+    database locks rows); one statement, the keys come back as one JSON array."""
+    inner = rows.order_by("pk").values(c0=F("pk")).select_for_update(of=("self",))
     sql, params = inner.query.get_compiler(rows.db).as_sql()
     if connections[rows.db].vendor == "postgresql":
         outer = f"SELECT COALESCE(json_agg(s.c0 ORDER BY s.c0), '[]')::text FROM ({sql}) s"

@@ -228,8 +228,9 @@ class UpdateOperation(WriteOperation):
     def measure(self) -> None:
         """Lock the rows (in primary-key order) and read what the write will replace."""
         pk_name = self.model._meta.pk.attname
+        fields = self.set_fields()
         # The primary key, then the values the write replaces (the audit's before).
-        fetch = [pk_name, *(f.attname for f in self.set_fields())]
+        fetch = [pk_name, *(f.attname for f in fields)]
         locked = self.target().select_for_update(of=("self",)).order_by("pk")
         self.rows: list[tuple[Any, ...]] | None = None
         if self.req.by_id:
@@ -243,9 +244,9 @@ class UpdateOperation(WriteOperation):
             if not self.rows:
                 raise self.not_found()
             self.ids = [self.rows[0][0]]
-        elif captures_in_database(self.using, self.model._meta.pk, self.set_fields()):
+        elif captures_in_database(self.using, self.model._meta.pk, fields):
             # Many rows: locked here, their ledger built by the database when the write runs.
-            self.ids = locked_keys(self.target(), lock=True)
+            self.ids = locked_keys(self.target())
         else:
             # Fetched in large chunks (Django's iterator fetches 100 rows at a time);
             # the field converters still apply.
