@@ -331,6 +331,42 @@ def test_a_row_changed_since_the_write_is_a_conflict_and_nothing_is_rolled_back(
     assert denial.error_code == "ROLLBACK_CONFLICT"
 
 
+def test_a_conflict_in_the_last_group_of_rows_undoes_the_groups_already_restored():
+    # Rows going back to different values are restored one UPDATE per value, each changing
+    # only rows that still hold what the write set; the changed row is in the last one.
+    customer = CustomerFactory()
+    pending = OrderFactory.create_batch(2, customer=customer, status="pending")
+    paid = OrderFactory(customer=customer, status="paid")
+    write = run(
+        "db.update", model="Order", where={"customer": customer.pk}, data={"status": "cancelled"}
+    )
+    Order.objects.filter(pk=paid.pk).update(status="refunded")
+    state = database_state()
+
+    error = refused(undo, write["audit_id"])
+
+    assert error.code == "ROLLBACK_CONFLICT"
+    assert [(c["pk"], c["current"]) for c in error.conflicts] == [(paid.pk, "refunded")]
+    assert database_state() == state
+    assert {o.status for o in Order.objects.filter(pk__in=[o.pk for o in pending])} == {"cancelled"}
+
+
+def test_force_over_rows_that_did_not_change_is_an_ordinary_rollback_that_says_force():
+    customer = CustomerFactory()
+    OrderFactory.create_batch(3, customer=customer, status="pending")
+    write = run(
+        "db.update", model="Order", where={"customer": customer.pk}, data={"status": "cancelled"}
+    )
+
+    result = undo(write["audit_id"], force=True)
+
+    assert result["forced"] is False and result["conflicts"] == []
+    assert set(Order.objects.filter(customer=customer).values_list("status", flat=True)) == {
+        "pending"
+    }
+    assert AuditEvent.objects.get(pk=result["audit_id"]).arguments["force"] is True
+
+
 def test_force_overwrites_a_conflict_and_the_audit_row_says_so():
     order = OrderFactory(status="pending")
     write = run("db.update", model="Order", id=order.pk, data={"status": "cancelled"})

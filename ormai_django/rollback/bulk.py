@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass, field
+from itertools import repeat
 from typing import Any
 
 from django.db import connections, models
@@ -77,22 +78,14 @@ class BulkRestore:
         ]
 
 
-def plan_bulk(
-    audit_id: str,
-    model: type[models.Model],
-    keys: list[Any],
-    befores: list[dict[str, Any]],
-    after: dict[str, Any],
-    fields: dict[str, models.Field],
-    using: str,
-    lock: bool,
-) -> BulkRestore:
-    """Check every row against ``after`` in the database; two statements per batch."""
-    item = BulkRestore(audit_id, model, after, keys, befores)
+def check_bulk(item: BulkRestore, using: str, lock: bool) -> BulkRestore:
+    """Check every row against the after values in the database (the rows that differ and
+    the rows gone go to ``changed`` and ``missing``); two statements per batch."""
+    audit_id, model, after = item.audit_id, item.model, item.after
     manager = model._base_manager.db_manager(using)
     names = list(after)
-    same = Q(**{fields[n].attname: after[n] for n in names})
-    attnames = [fields[n].attname for n in names]
+    attnames = [model._meta.get_field(n).attname for n in names]
+    same = _holds(model, after)
     # Where the database locks rows, they are locked before they are compared, so none
     # changes between the check and the restore; elsewhere counting them finds a gone row.
     lock = lock and connections[using].features.has_select_for_update
@@ -131,11 +124,26 @@ def plan_bulk(
     return item
 
 
+def _holds(model: type[models.Model], after: dict[str, Any]) -> Q:
+    """Rows that hold the ``after`` values."""
+    return Q(**{model._meta.get_field(n).attname: v for n, v in after.items()})
+
+
 def apply_bulk(
-    item: BulkRestore, force: bool, reason: str, using: str, now: dt.datetime
+    item: BulkRestore,
+    force: bool,
+    reason: str,
+    using: str,
+    now: dt.datetime,
+    unchecked: bool = False,
 ) -> list[dict[str, Any]] | None:
     """Restore the rows grouped by their before values; None when there are too many
-    distinct values for that (the caller restores them row by row, a CASE per batch)."""
+    distinct values for that (the caller restores them row by row, a CASE per batch).
+
+    ``unchecked``: the rows were not checked (``check_bulk``); each ``UPDATE`` changes only
+    rows that still hold the after values, and ``ROLLBACK_CONFLICT`` is raised when one
+    doesn't (the caller undoes what ran, and checks the rows).
+    """
     skip = item.missing if force else set()
     names = list(item.after)
     groups = _groups(item, names, skip)
@@ -144,20 +152,26 @@ def apply_bulk(
     model = item.model
     manager = model._base_manager.db_manager(using)
     attnames = [model._meta.get_field(n).attname for n in names]
-    acting: list[Any] = []
+    holding = _holds(model, item.after) if unchecked else Q()
     for values, keys in groups.items():
         assignments = dict(zip(attnames, values, strict=True))
         for batch in batches(keys, key_batch_size(model, using, keys)):
-            if with_pks(manager.all(), batch).update(**assignments) != len(batch):
+            rows = with_pks(manager.all(), batch)
+            if rows.filter(holding).update(**assignments) != len(batch):
                 raise RollbackError(
                     ROLLBACK_CONFLICT,
                     f"Rows of {model._meta.label} changed while the rollback ran; nothing was "
                     "changed. Run it again.",
                 )
-        acting += keys
-    for batch in batches(acting, key_batch_size(model, using, acting)):
-        write_history(with_pks(manager.all(), batch), "~", reason, now)
+            write_history(rows, "~", reason, now)
     label = model._meta.label
+    if not (skip or item.changed):
+        # Every row held the after values (10,000 entries: the shortest loop).
+        after = item.after
+        return [
+            {"model": label, "pk": key, "before": after, "after": before}
+            for key, before in zip(item.keys, item.befores, strict=True)
+        ]
     return [
         {"model": label, "pk": key, "before": item.changed.get(key, item.after), "after": before}
         for key, before in zip(item.keys, item.befores, strict=True)
@@ -172,7 +186,7 @@ def _groups(
     if len(names) == 1 and not skip:
         # One field (what most updates set): one group when every row goes back to one value.
         (name,) = names
-        values = [before.get(name) for before in item.befores]
+        values = list(map(dict.get, item.befores, repeat(name)))
         if values and values.count(values[0]) == len(values):
             return {(values[0],): list(item.keys)}
     groups: dict[tuple[Any, ...], list[Any]] = {}

@@ -10,12 +10,13 @@ them (an overlay over the database), so the plan of a run is computed, not execu
 
 from __future__ import annotations
 
+from operator import itemgetter
 from typing import Any
 
 from django.db import models
 from django.db.models.deletion import ProtectedError, RestrictedError
 
-from ormai_django.rollback.bulk import plan_bulk
+from ormai_django.rollback.bulk import BulkRestore, check_bulk
 from ormai_django.rollback.ledger import (
     CHANGED,
     CREATED,
@@ -41,6 +42,24 @@ from ormai_django.writes.deletes import collect_delete
 from ormai_django.writes.operations import soft_delete_marker
 
 
+def bulk_restore_of(
+    audit_id: str, model: type[models.Model], entries: list[dict[str, Any]]
+) -> BulkRestore | None:
+    """The inverse of rows one ``db.update`` set to the same plain values (integers, text,
+    booleans, keyed by such a primary key), unchecked; None for any other ledger."""
+    if not FieldCodec(model._meta.pk, audit_id).native:
+        return None
+    after = uniform_after(entries)
+    if after is None:
+        return None
+    fields = {n: field_of(model, n, audit_id) for n in after}
+    if not all(json_native(f) for f in fields.values()):
+        return None
+    keys = list(map(itemgetter("pk"), entries))
+    befores = list(map(itemgetter("before"), entries))
+    return BulkRestore(audit_id, model, after, keys, befores)
+
+
 class Planner:
     """Plans inverses against the database, as earlier-planned inverses leave it."""
 
@@ -56,19 +75,11 @@ class Planner:
         steps: list[Any] = []
         for model, entries in recorded_groups(event).items():
             pk_codec = FieldCodec(model._meta.pk, event.id)
-            after = None if self.sequential or not pk_codec.native else uniform_after(entries)
-            if after is not None:
-                fields = {n: field_of(model, n, event.id) for n in after}
-                if all(json_native(f) for f in fields.values()):
-                    # One db.update over many rows: checked and restored in bulk.
-                    keys = [e["pk"] for e in entries]
-                    befores = [e["before"] for e in entries]
-                    steps.append(
-                        plan_bulk(
-                            event.id, model, keys, befores, after, fields, self.using, self.lock
-                        )
-                    )
-                    continue
+            bulk = None if self.sequential else bulk_restore_of(event.id, model, entries)
+            if bulk is not None:
+                # One db.update over many rows: checked and restored in bulk.
+                steps.append(check_bulk(bulk, self.using, self.lock))
+                continue
             group = as_rows(model, entries)
             codecs: dict[str, FieldCodec] = {}
             for row in group:

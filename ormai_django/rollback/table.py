@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from typing import Any
 
 COLUMNS = ("model", "pk", "action", "field", "current", "restored", "conflict")
@@ -49,3 +50,17 @@ def conflict_lines(conflicts: list[dict[str, Any]]) -> list[str]:
                 f", now {json.dumps(c.get('current'), default=str)} (from {c['audit_id']})"
             )
     return out
+
+
+def table_lines(steps: Iterable[Any], max_lines: int | None) -> tuple[list[dict], bool]:
+    """The table of the rollback, one line per row and field, at most ``max_lines``; and
+    whether lines were left out."""
+    lines: list[dict[str, Any]] = []
+    for step in steps:
+        if max_lines is not None and len(lines) > max_lines:
+            break
+        # One line more than fits, to know whether lines were left out.
+        lines += step.lines(None if max_lines is None else max_lines + 1 - len(lines))
+    if max_lines is not None and len(lines) > max_lines:
+        return lines[:max_lines], True
+    return lines, False

@@ -53,7 +53,7 @@ def binds_as_one(model: type[models.Model], using: str, pks: Sequence[Any]) -> b
     return (
         isinstance(model._meta.pk, models.IntegerField)
         and connections[using].vendor in ("sqlite", "postgresql")
-        and all(type(v) is int for v in pks)
+        and set(map(type, pks)) <= {int}  # a C-speed scan: batches hold 10,000 keys
     )
 
 
