@@ -3,6 +3,7 @@ cascade), conflicts and force, redo, whole runs, refusals, dry runs, and the led
 rollback leaves (its own audit row, history rows, before/after)."""
 
 import dataclasses
+import gc
 
 import pytest
 from django.db import connection
@@ -365,6 +366,23 @@ def test_force_over_rows_that_did_not_change_is_an_ordinary_rollback_that_says_f
         "pending"
     }
     assert AuditEvent.objects.get(pk=result["audit_id"]).arguments["force"] is True
+
+
+def test_the_garbage_collector_runs_again_after_a_rollback_and_after_a_refusal():
+    # A rollback pauses the cyclic collector while it runs; the process must get it back.
+    customer = CustomerFactory()
+    _first, second = OrderFactory.create_batch(2, customer=customer, status="pending")
+    write = run(
+        "db.update", model="Order", where={"customer": customer.pk}, data={"status": "cancelled"}
+    )
+    Order.objects.filter(pk=second.pk).update(status="refunded")
+    assert gc.isenabled()
+
+    refused(undo, write["audit_id"])
+    assert gc.isenabled()
+
+    undo(write["audit_id"], force=True)
+    assert gc.isenabled()
 
 
 def test_force_overwrites_a_conflict_and_the_audit_row_says_so():

@@ -4,9 +4,10 @@
   ``QuerySet.update()`` of the same rows. The tool also locks and reads the before
   values, writes a history row per row and keeps every before/after in the audit row.
   Target: at most 10x.
-- rolling back such an update (``rollback_audit_id``: the current values read and checked
-  for conflicts, restored in one UPDATE per batch, history rows, its own audit row),
-  against the same ``QuerySet.update()``. Target: at most 10x.
+- rolling back such an update (``rollback_audit_id``: the write's ledger read back, the rows
+  restored by one UPDATE per batch that changes only rows still as the write left them,
+  history rows, its own audit row with its own ledger), against the same
+  ``QuerySet.update()``. Target: at most 10x.
 - ``db.update`` of one row by id, against ``get()`` + ``save()`` of a model with
   django-simple-history (which writes its history row). Target: at most 3x.
 - The SQL statements of one single-row audited update under the sandbox's own policy
