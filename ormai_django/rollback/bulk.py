@@ -7,6 +7,10 @@ has (a missing row is a conflict too); the rows are then set back grouped by the
 values, one ``UPDATE`` per group and batch, and their history rows copied per batch. The
 result is the same as row-by-row planning (``plan.RowStep``); it costs a few statements per
 batch and little Python per row.
+
+The check can also be left to the restore itself (``apply_bulk(unchecked=True)``):
+each ``UPDATE`` then changes only rows that still hold the after values, so restoring every
+row proves no row changed, and restoring fewer raises for the caller to undo and check.
 """
 
 from __future__ import annotations

@@ -21,7 +21,7 @@ from ormai_django.audit import safe_text
 from ormai_django.models import AuditEvent
 from ormai_django.policy.policy import WRITE_TOOLS
 from ormai_django.rollback.apply import apply_steps
-from ormai_django.rollback.bulk import apply_bulk
+from ormai_django.rollback.bulk import BulkRestore, apply_bulk
 from ormai_django.rollback.errors import (
     ALREADY_ROLLED_BACK,
     INVALID_ARGUMENTS,
@@ -214,14 +214,16 @@ def _rollback(
     try:
         with collector_paused(), transaction.atomic(using=using):
             events = select(not dry_run)
-            if not dry_run and len(events) == 1:
-                done = _restore_unchanged(
-                    events[0], actor, reason, run_id, started, using, force, max_lines
+            # A bulk update whose rows are all as it left them is restored straight away;
+            # anything else is planned and checked first, then applied.
+            restored = None if dry_run else _restore_unchanged(events, actor, reason, using)
+            if restored is not None:
+                plans, applied = [(events[0], [restored[0]])], [restored[1]]
+            else:
+                planner = Planner(
+                    using, lock=not dry_run, policy=policy, sequential=len(events) > 1
                 )
-                if done is not None:
-                    return done
-            planner = Planner(using, lock=not dry_run, policy=policy, sequential=len(events) > 1)
-            plans = [(event, planner.plan(event)) for event in events]
+                plans, applied = [(event, planner.plan(event)) for event in events], []
             conflicts = [c for _, steps in plans for s in steps if s.conflicts for c in s.conflicts]
             lines, truncated = table_lines((s for _, steps in plans for s in steps), max_lines)
             summary = {
@@ -246,24 +248,26 @@ def _rollback(
                     _conflict_message(conflicts, blocking),
                     conflicts=conflicts,
                 )
-            now = timezone.now()
-            ids = []
-            for event, steps in plans:
-                why = reason or default_reason(event, actor)
-                changes = apply_steps(steps, force, why, using, now)
-                ids.append(
-                    record_rollback(
-                        event,
-                        actor,
-                        reason,
-                        run_id,
-                        "ok",
-                        started,
-                        force=force,
-                        changes=changes,
-                        affected=sum(s.acting_count(force) for s in steps),
-                    )
+            if not applied:
+                now = timezone.now()
+                applied = [
+                    apply_steps(steps, force, reason or default_reason(event, actor), using, now)
+                    for event, steps in plans
+                ]
+            ids = [
+                record_rollback(
+                    event,
+                    actor,
+                    reason,
+                    run_id,
+                    "ok",
+                    started,
+                    force=force,
+                    changes=changes,
+                    affected=sum(s.acting_count(force) for s in steps),
                 )
+                for (event, steps), changes in zip(plans, applied, strict=True)
+            ]
     except IntegrityError:
         # A concurrent rollback of the same write committed first (one rollback per write is
         # a constraint of the ledger).
@@ -286,20 +290,16 @@ def _rollback(
 
 
 def _restore_unchanged(
-    event: AuditEvent,
-    actor: str,
-    reason: str,
-    run_id: str,
-    started: float,
-    using: str,
-    force: bool,
-    max_lines: int | None,
-) -> dict[str, Any] | None:
-    """The rollback of one ``db.update`` over many rows whose rows are all as it left them,
-    without reading them first: each ``UPDATE`` restores only rows that still hold the
-    write's after values, and one that doesn't undoes it all (a savepoint). None when the
-    write isn't such an update or a row changed since: the rollback is then planned,
-    checked row by row and reported field by field."""
+    events: list[AuditEvent], actor: str, reason: str, using: str
+) -> tuple[BulkRestore, list[dict[str, Any]]] | None:
+    """Undo one ``db.update`` over many rows without reading them first, when they are all
+    as it left them: each ``UPDATE`` restores only rows that still hold the write's after
+    values, and one that doesn't undoes it all (a savepoint). Returns the inverse and its
+    ledger; None (nothing changed) when that's not the case or not such a write: the
+    rollback is then planned, checked row by row and reported field by field."""
+    if len(events) != 1:
+        return None
+    (event,) = events
     groups = recorded_groups(event)
     if len(groups) != 1:
         return None
@@ -307,39 +307,15 @@ def _restore_unchanged(
     item = bulk_restore_of(event.id, model, entries)
     if item is None:
         return None
+    why = reason or default_reason(event, actor)
     try:
         with transaction.atomic(using=using):
-            why = reason or default_reason(event, actor)
             changes = apply_bulk(item, False, why, using, timezone.now(), unchecked=True)
     except RollbackError as error:
         if error.code != ROLLBACK_CONFLICT:
             raise
         return None
-    if changes is None:
-        return None
-    lines, truncated = table_lines([item], max_lines)
-    audit_id = record_rollback(
-        event,
-        actor,
-        reason,
-        run_id,
-        "ok",
-        started,
-        force=force,
-        changes=changes,
-        affected=len(item.keys),
-    )
-    return {
-        "outcome": "ok",
-        "audit_ids": [audit_id],
-        "run_id": run_id,
-        "forced": False,
-        "rolled_back": [event.id],
-        "restored_rows": len(item.keys),
-        "conflicts": [],
-        "rows": lines,
-        "rows_truncated": truncated,
-    }
+    return None if changes is None else (item, changes)
 
 
 @contextmanager
