@@ -21,7 +21,6 @@ from ormai_django.rollback.errors import NOT_REVERSIBLE, RollbackError
 from ormai_django.tools.rows import json_native, to_json
 
 CHANGED, CREATED, DELETED = "changed", "created", "deleted"
-_get = dict.get
 
 
 class RecordedRow(NamedTuple):
@@ -150,9 +149,9 @@ def uniform_after(entries: list[dict[str, Any]]) -> dict[str, Any] | None:
     if not isinstance(first, dict) or not first:
         return None
     # Scanned by map() and list.count(), not a Python loop: a ledger has 10,000 entries.
-    afters = list(map(_get, entries, repeat("after")))
+    afters = list(map(dict.get, entries, repeat("after")))
     if afters.count(first) != len(afters):
         return None
-    if set(map(type, map(_get, entries, repeat("before")))) != {dict}:
+    if set(map(type, map(dict.get, entries, repeat("before")))) != {dict}:
         return None
     return first
