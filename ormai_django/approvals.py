@@ -20,29 +20,26 @@ from asgiref.sync import sync_to_async
 from django.db import transaction
 from django.utils import timezone
 
-from ormai_django import errors, signals
+from ormai_django import codes, signals
 from ormai_django.audit import record_event
+from ormai_django.codes import (
+    APPROVAL_EXPIRED,
+    APPROVAL_NOT_PENDING,
+    APPROVER_IS_REQUESTER,
+    DUPLICATE_APPROVER,
+    INVALID_APPROVER,
+    UNKNOWN_APPROVAL,
+)
+from ormai_django.context import ToolContext
+from ormai_django.errors import ApprovalError, PolicyWideningError
 from ormai_django.models import ApprovalDecision, ApprovalRequest, AuditEvent, IdempotencyRecord
+from ormai_django.policy.loading import get_policy
+from ormai_django.runtime import run_call
 
 logger = logging.getLogger("ormai_django")
 
-UNKNOWN_APPROVAL = "UNKNOWN_APPROVAL"
-APPROVAL_NOT_PENDING = "APPROVAL_NOT_PENDING"
-APPROVAL_EXPIRED = "APPROVAL_EXPIRED"
-APPROVER_IS_REQUESTER = "APPROVER_IS_REQUESTER"
-DUPLICATE_APPROVER = "DUPLICATE_APPROVER"
-INVALID_APPROVER = "INVALID_APPROVER"
 
 EXPIRY_PRINCIPAL = "ormai:expiry"
-
-
-class ApprovalError(Exception):
-    """A decision that can't be taken; ``code`` says why."""
-
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
 
 
 def request_event(approval: ApprovalRequest) -> AuditEvent | None:
@@ -157,24 +154,18 @@ def _run_held_call(
     approval: ApprovalRequest, held: AuditEvent | None, policy: Any
 ) -> dict[str, Any]:
     """The held call, through the pipeline again, as its requester."""
-    from ormai_django.context import ToolContext
-    from ormai_django.runtime import run_call
-
     saved = dict(approval.context or {})
     grant = saved.pop("grant", None)
     if grant is not None:
         # The requester held a narrowed policy (a capability token): the call runs under the
         # same narrowing, never under more than the requester was granted.
-        from ormai_django.policy.loading import get_policy
-        from ormai_django.policy.narrowing import PolicyWideningError
-
         try:
             policy = (policy or get_policy()).narrowed(models=grant["models"], tools=grant["tools"])
         except PolicyWideningError as exc:
             return {
                 "outcome": "denied",
                 "error": {
-                    "code": errors.TOOL_NOT_ALLOWED,
+                    "code": codes.TOOL_NOT_ALLOWED,
                     "message": "The policy no longer grants what the requester's capability "
                     f"token granted ({exc}); nothing was changed.",
                 },

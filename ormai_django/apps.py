@@ -14,6 +14,6 @@ class OrmaiDjangoConfig(AppConfig):
         checks.register()
         if find_spec("celery") is not None:
             # Notifications are posted by a Celery task; the core itself never needs Celery.
-            from ormai_django import notifications
+            from ormai_django import tasks
 
-            notifications.connect()
+            tasks.connect()

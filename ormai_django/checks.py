@@ -9,22 +9,25 @@
   can never apply.
 - ``ormai_django.E003``: ``ORMAI["CONTEXT_RESOLVER"]`` or an entry of
   ``ORMAI["API_AUTHENTICATION_CLASSES"]`` can't be imported (the HTTP API would answer 500).
+- ``ormai_django.W004``: ``settings.ORMAI`` has a key ormai_django doesn't know (a typo).
+- ``ormai_django.E004``: ``settings.ORMAI`` is not a dict.
 """
 
 from __future__ import annotations
 
+from difflib import get_close_matches
 from typing import Any
 
+from django.conf import settings
 from django.core import checks
 from django.utils.module_loading import import_string
 
-from ormai_django.conf import ormai_settings
+from ormai_django.conf import DEFAULTS, ormai_settings
 from ormai_django.errors import PolicyConfigurationError
+from ormai_django.policy.loading import load_policy
 
 
 def check_policy(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
-    from ormai_django.policy.loading import load_policy
-
     if not ormai_settings.POLICY:
         return [
             checks.Warning(
@@ -121,6 +124,32 @@ def check_api_classes(app_configs: Any = None, **kwargs: Any) -> list[checks.Che
     return problems
 
 
+def check_settings(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
+    """Every key of ``settings.ORMAI`` is one ormai_django knows (a typo is silently ignored
+    otherwise, and the default applies)."""
+    user = getattr(settings, "ORMAI", None) or {}
+    if not isinstance(user, dict):
+        return [
+            checks.Error(
+                f"settings.ORMAI must be a dict, not {type(user).__name__}.",
+                hint='Write ORMAI = {"POLICY": "myproject.agent_policy.build_policy"}.',
+                id="ormai_django.E004",
+            )
+        ]
+    messages: list[checks.CheckMessage] = []
+    for key in sorted(set(user) - set(DEFAULTS), key=str):
+        close = get_close_matches(str(key), DEFAULTS, n=1)
+        messages.append(
+            checks.Warning(
+                f"settings.ORMAI has an unknown key {key!r}; ormai_django ignores it.",
+                hint=(f"Did you mean {close[0]!r}? " if close else "")
+                + f"The settings are: {', '.join(sorted(DEFAULTS))} (docs/policy.md).",
+                id="ormai_django.W004",
+            )
+        )
+    return messages
+
+
 def _has_history(model: type) -> bool:
     # django-simple-history marks every model it tracks this way.
     return hasattr(model._meta, "simple_history_manager_attribute")
@@ -130,3 +159,4 @@ def register() -> None:
     checks.register(check_policy, "ormai_django")
     checks.register(check_masker, "ormai_django")
     checks.register(check_api_classes, "ormai_django")
+    checks.register(check_settings, "ormai_django")

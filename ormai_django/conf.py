@@ -2,7 +2,7 @@
 
 Read them through ``ormai_settings.NAME``; the accessor reloads when a test
 changes ``ORMAI`` with ``override_settings``. Nothing here writes into
-``django.conf.settings``.
+``django.conf.settings``, and this module imports nothing of the package.
 """
 
 from __future__ import annotations
@@ -67,14 +67,12 @@ class OrmaiSettings:
 ormai_settings = OrmaiSettings()
 
 
-def _on_setting_changed(*, setting: str, **kwargs: Any) -> None:
+def reload_ormai_settings(*, setting: str, **kwargs: Any) -> None:
+    """``setting_changed`` receiver: a test's ``override_settings(ORMAI=...)`` takes effect.
+    Each cache derived from the settings (the loaded policy, the masker) connects its own
+    receiver beside itself."""
     if setting == "ORMAI":
         ormai_settings.reload()
-        from ormai_django.policy.loading import clear_policy_cache
-        from ormai_django.policy.masking import clear_masker_cache
-
-        clear_policy_cache()
-        clear_masker_cache()
 
 
-setting_changed.connect(_on_setting_changed)
+setting_changed.connect(reload_ormai_settings)

@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from ormai_django import errors
+from ormai_django import codes
 from ormai_django.errors import ToolError
 
 MAX_IDENTITY_LENGTH = 200
@@ -35,22 +35,22 @@ def check_context(context: Any) -> ToolContext:
     if isinstance(context, Mapping):
         unknown = set(context) - {"principal", "tenant_id", "on_behalf_of", "run_id"}
         if unknown:
-            raise ToolError(errors.INVALID_CONTEXT, f"Unknown context keys: {sorted(unknown)}")
+            raise ToolError(codes.INVALID_CONTEXT, f"Unknown context keys: {sorted(unknown)}")
         if "principal" not in context:
-            raise ToolError(errors.INVALID_CONTEXT, "The context needs a 'principal'.")
+            raise ToolError(codes.INVALID_CONTEXT, "The context needs a 'principal'.")
         context = ToolContext(**context)
     if not isinstance(context, ToolContext):
-        raise ToolError(errors.INVALID_CONTEXT, "The host must pass a ToolContext with the call.")
+        raise ToolError(codes.INVALID_CONTEXT, "The host must pass a ToolContext with the call.")
     if not isinstance(context.principal, str) or not context.principal.strip():
-        raise ToolError(errors.INVALID_CONTEXT, "ToolContext.principal must be a non-empty string.")
+        raise ToolError(codes.INVALID_CONTEXT, "ToolContext.principal must be a non-empty string.")
     for name in ("principal", "on_behalf_of", "run_id"):
         value = getattr(context, name)
         if value is not None and (not isinstance(value, str) or len(value) > MAX_IDENTITY_LENGTH):
             raise ToolError(
-                errors.INVALID_CONTEXT,
+                codes.INVALID_CONTEXT,
                 f"ToolContext.{name} must be a string of at most {MAX_IDENTITY_LENGTH} characters.",
             )
     tenant = context.tenant_id
     if tenant is not None and (isinstance(tenant, bool) or not isinstance(tenant, int | str)):
-        raise ToolError(errors.INVALID_CONTEXT, "ToolContext.tenant_id must be an int or a string.")
+        raise ToolError(codes.INVALID_CONTEXT, "ToolContext.tenant_id must be an int or a string.")
     return context

@@ -1,60 +1,31 @@
 """The one error hierarchy of ormai_django.
 
-Every refusal in the pipeline is an :class:`ToolError` with a stable ``code``;
-the runtime alone turns it into an outcome (``error`` or ``denied``). Codes are
-public API: add new ones, never rename.
+Every exception the package raises on purpose is an :class:`OrmaiError` with a stable
+``code`` (``ormai_django.codes``), a ``message`` a person or a model can act on, and
+``details``. Subclasses exist only where callers catch them apart:
+
+    OrmaiError
+    ├── ToolError                  a tool call that can't run (outcome "error")
+    │   └── ToolDenied             the policy said no (outcome "denied")
+    │       └── CapabilityTokenError   a token that grants nothing
+    ├── ApprovalError              a decision on a held call that can't be taken
+    ├── RollbackError              a rollback that was refused
+    ├── PolicyConfigurationError   a policy that can't be built (``problems`` lists all)
+    └── PolicyWideningError        a narrowing that would grant more (also a ValueError)
+
+Inside the pipeline, the runtime alone turns a ``ToolError`` into an outcome; nothing
+raises out of ``execute``.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-# Malformed calls (outcome "error").
-INVALID_JSON = "INVALID_JSON"
-INVALID_CALL = "INVALID_CALL"
-INVALID_CONTEXT = "INVALID_CONTEXT"
-UNKNOWN_TOOL = "UNKNOWN_TOOL"
-INVALID_ARGUMENTS = "INVALID_ARGUMENTS"
-UNKNOWN_MODEL = "UNKNOWN_MODEL"
-UNKNOWN_FIELD = "UNKNOWN_FIELD"
-INVALID_CURSOR = "INVALID_CURSOR"
-NOT_FOUND = "NOT_FOUND"
-POLICY_NOT_CONFIGURED = "POLICY_NOT_CONFIGURED"
-INTERNAL_ERROR = "INTERNAL_ERROR"
-VALIDATION_FAILED = "VALIDATION_FAILED"
-IDEMPOTENCY_KEY_CONFLICT = "IDEMPOTENCY_KEY_CONFLICT"
-WRITE_CONFLICT = "WRITE_CONFLICT"
-
-# Policy refusals (outcome "denied").
-FIELD_DENIED = "FIELD_DENIED"
-LOOKUP_NOT_ALLOWED = "LOOKUP_NOT_ALLOWED"
-RELATION_DENIED = "RELATION_DENIED"
-TENANT_REQUIRED = "TENANT_REQUIRED"
-WRITE_NOT_ALLOWED = "WRITE_NOT_ALLOWED"
-REASON_REQUIRED = "REASON_REQUIRED"
-FIELD_NOT_WRITABLE = "FIELD_NOT_WRITABLE"
-IDEMPOTENCY_KEY_REQUIRED = "IDEMPOTENCY_KEY_REQUIRED"
-RATE_LIMITED = "RATE_LIMITED"
-CASCADE_NOT_ALLOWED = "CASCADE_NOT_ALLOWED"
-APPROVAL_REQUIRED = "APPROVAL_REQUIRED"  # no longer returned: such writes are held
-# A retry of a held call whose request is over (outcome "denied").
-APPROVAL_DENIED = "APPROVAL_DENIED"
-APPROVAL_EXPIRED = "APPROVAL_EXPIRED"
-# An approved where-write that now matches more rows than the people approved.
-APPROVED_SCOPE_EXCEEDED = "APPROVED_SCOPE_EXCEEDED"
-# A tool the caller's (narrowed) policy doesn't offer, e.g. a write under a read-only token.
-TOOL_NOT_ALLOWED = "TOOL_NOT_ALLOWED"
-
-# Capability tokens (ormai_django.tokens): refused credentials.
-TOKEN_INVALID = "TOKEN_INVALID"
-TOKEN_EXPIRED = "TOKEN_EXPIRED"
-TOKEN_WIDENS_POLICY = "TOKEN_WIDENS_POLICY"
+from ormai_django import codes
 
 
-class ToolError(Exception):
-    """A call that can't run; ``outcome`` says whether the call was malformed or refused."""
-
-    outcome = "error"
+class OrmaiError(Exception):
+    """Base of every error ormai_django raises on purpose: ``code``, ``message``, details."""
 
     def __init__(self, code: str, message: str, **details: Any) -> None:
         super().__init__(message)
@@ -63,7 +34,14 @@ class ToolError(Exception):
         self.details = details
 
     def as_error(self) -> dict[str, Any]:
+        """``{"code", "message", **details}``: the ``error`` object of an outcome."""
         return {"code": self.code, "message": self.message, **self.details}
+
+
+class ToolError(OrmaiError):
+    """A call that can't run; ``outcome`` says whether the call was malformed or refused."""
+
+    outcome = "error"
 
 
 class ToolDenied(ToolError):
@@ -72,7 +50,35 @@ class ToolDenied(ToolError):
     outcome = "denied"
 
 
-class PolicyConfigurationError(Exception):
+class CapabilityTokenError(ToolDenied):
+    """A token that grants nothing: ``code`` is ``TOKEN_INVALID`` (bad signature, malformed,
+    tampered), ``TOKEN_EXPIRED`` or ``TOKEN_WIDENS_POLICY`` (it names more than the policy
+    grants)."""
+
+
+class ApprovalError(OrmaiError):
+    """A decision that can't be taken; ``code`` says why (``UNKNOWN_APPROVAL``,
+    ``APPROVAL_NOT_PENDING``, ``APPROVAL_EXPIRED``, ``APPROVER_IS_REQUESTER``,
+    ``DUPLICATE_APPROVER``, ``INVALID_APPROVER``)."""
+
+
+class RollbackError(OrmaiError):
+    """A rollback that was refused; nothing was changed. ``code`` says why.
+
+    ``ROLLBACK_CONFLICT`` carries ``conflicts``: one entry per field that changed since the
+    write (``audit_id``, ``model``, ``pk``, ``field``, ``expected``, ``current``), or per row
+    that is gone or back (``field`` None, ``problem``).
+    """
+
+    @property
+    def conflicts(self) -> list[dict[str, Any]]:
+        return self.details.get("conflicts", [])
+
+    def as_dict(self) -> dict[str, Any]:
+        return self.as_error()
+
+
+class PolicyConfigurationError(OrmaiError):
     """A policy that can't be built: unknown or ambiguous models, unknown fields, bad settings.
 
     ``problems`` lists every problem found, so a system check can report them all at once.
@@ -80,4 +86,12 @@ class PolicyConfigurationError(Exception):
 
     def __init__(self, problems: list[str]) -> None:
         self.problems = list(problems)
-        super().__init__("; ".join(self.problems))
+        super().__init__(codes.POLICY_INVALID, "; ".join(self.problems), problems=self.problems)
+
+
+class PolicyWideningError(OrmaiError, ValueError):
+    """A narrowing that would grant more than the policy does: a model or tool the policy
+    doesn't grant, or write tools where no model accepts writes."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(codes.POLICY_WIDENING, message)

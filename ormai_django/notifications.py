@@ -6,7 +6,8 @@ required, the expiry, what it would change, and a link to its admin page
 (``ORMAI["ADMIN_BASE_URL"]`` + ``/admin/ormai_django/approvalrequest/<id>/change/``).
 
 The post runs in the Celery task ``ormai_django.tasks.notify_slack``, enqueued once the
-held write has committed. Failing to enqueue it (no broker) or to post it (Slack down) is
+held write has committed (the receiver lives in ``ormai_django.tasks``: this module only
+builds and posts messages). Failing to enqueue it (no broker) or to post it (Slack down) is
 logged and never reaches the write. ``OrmaiDjangoConfig.ready()`` connects the receiver
 when Celery is installed; another channel connects its own receiver to
 ``ormai_django.signals.approval_requested``.
@@ -23,11 +24,10 @@ import urllib.request
 from typing import Any
 from urllib.parse import quote
 
-from django.db import transaction
 from django.urls import NoReverseMatch, reverse
 
-from ormai_django import signals
 from ormai_django.conf import ormai_settings
+from ormai_django.models import ApprovalRequest
 
 logger = logging.getLogger("ormai_django.notifications")
 
@@ -35,34 +35,6 @@ POST_TIMEOUT_SECONDS = 5
 PREVIEW_ROWS = 3  # the first rows of the preview shown in the message
 FIELDS_PER_ROW = 6
 VALUE_CHARS = 80
-# A broker that is down costs the agent's call at most about a second.
-ENQUEUE_RETRY_POLICY = {"max_retries": 2, "interval_start": 0, "interval_step": 0.5}
-
-
-def connect() -> None:
-    """Connect the Slack receiver to ``approval_requested`` (idempotent)."""
-    signals.approval_requested.connect(
-        enqueue_slack_notification, dispatch_uid="ormai_django.notifications.slack"
-    )
-
-
-def enqueue_slack_notification(sender: Any, approval: Any, **kwargs: Any) -> None:
-    """Receiver of ``approval_requested``: enqueue ``notify_slack`` once the transaction
-    commits (the worker must find the row), if a webhook is configured."""
-    if not ormai_settings.SLACK_WEBHOOK_URL:
-        return
-    approval_id = approval.pk
-    transaction.on_commit(lambda: _enqueue(approval_id))
-
-
-def _enqueue(approval_id: str) -> None:
-    try:
-        from ormai_django.tasks import notify_slack
-
-        notify_slack.apply_async(args=[approval_id], retry_policy=ENQUEUE_RETRY_POLICY)
-    except Exception:
-        # The write is held and committed; a lost notification must not turn it into an error.
-        logger.exception("Could not enqueue the Slack notification of %s", approval_id)
 
 
 def send_slack_notification(approval_id: str) -> bool:
@@ -70,8 +42,6 @@ def send_slack_notification(approval_id: str) -> bool:
 
     Nothing is posted without ``SLACK_WEBHOOK_URL``, for an unknown id, or once the request
     was decided or expired (nobody needs to act any more)."""
-    from ormai_django.models import ApprovalRequest
-
     url = ormai_settings.SLACK_WEBHOOK_URL
     if not url:
         return False

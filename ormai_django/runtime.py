@@ -17,15 +17,15 @@ from typing import Any
 
 from asgiref.sync import sync_to_async
 
-from ormai_django import errors
+from ormai_django import codes
 from ormai_django.audit import call_for_ledger, ledger_json, record_event, record_invocation
 from ormai_django.conf import ormai_settings
 from ormai_django.context import ToolContext, check_context
 from ormai_django.errors import PolicyConfigurationError, ToolDenied, ToolError
+from ormai_django.invocation import Invocation
 from ormai_django.policy.loading import get_policy
 from ormai_django.policy.policy import Policy
 from ormai_django.tools.arguments import check_arguments
-from ormai_django.tools.invocation import Invocation
 from ormai_django.tools.registry import find_tool
 
 logger = logging.getLogger("ormai_django")
@@ -39,13 +39,13 @@ def _loads(text: str | bytes, what: str) -> Any:
     size = len(text.encode("utf-8", "surrogatepass")) if isinstance(text, str) else len(text)
     if size > ormai_settings.MAX_CALL_BYTES:
         raise ToolError(
-            errors.INVALID_CALL, f"The {what} is larger than {ormai_settings.MAX_CALL_BYTES} bytes."
+            codes.INVALID_CALL, f"The {what} is larger than {ormai_settings.MAX_CALL_BYTES} bytes."
         )
     try:
         return json.loads(text, parse_constant=_reject_constant)
     except (ValueError, UnicodeDecodeError, RecursionError):
         raise ToolError(
-            errors.INVALID_JSON,
+            codes.INVALID_JSON,
             f"The {what} is not valid JSON; send an object like "
             '{"name": "db.query", "arguments": {"model": "Order"}}.',
         ) from None
@@ -57,12 +57,12 @@ def _plain_json(arguments: Any) -> dict[str, Any]:
         text = json.dumps(arguments, allow_nan=False)
     except (TypeError, ValueError, RecursionError):
         raise ToolError(
-            errors.INVALID_ARGUMENTS, "'arguments' must contain only JSON values."
+            codes.INVALID_ARGUMENTS, "'arguments' must contain only JSON values."
         ) from None
     size = len(text.encode("utf-8", "surrogatepass")) if isinstance(text, str) else len(text)
     if size > ormai_settings.MAX_CALL_BYTES:
         raise ToolError(
-            errors.INVALID_CALL, f"The call is larger than {ormai_settings.MAX_CALL_BYTES} bytes."
+            codes.INVALID_CALL, f"The call is larger than {ormai_settings.MAX_CALL_BYTES} bytes."
         )
     return json.loads(text)
 
@@ -74,7 +74,7 @@ def parse_call(call: Any) -> tuple[Any, dict[str, Any]]:
         call = _loads(call, "call")
     if not isinstance(call, Mapping):
         raise ToolError(
-            errors.INVALID_CALL, 'A call is an object: {"name": "db.query", "arguments": {...}}.'
+            codes.INVALID_CALL, 'A call is an object: {"name": "db.query", "arguments": {...}}.'
         )
     if "name" not in call and isinstance(call.get("function"), Mapping):
         call = call["function"]
@@ -85,7 +85,7 @@ def parse_call(call: Any) -> tuple[Any, dict[str, Any]]:
     if arguments is None:
         arguments = {}
     if not isinstance(arguments, Mapping):
-        raise ToolError(errors.INVALID_ARGUMENTS, "'arguments' must be an object.")
+        raise ToolError(codes.INVALID_ARGUMENTS, "'arguments' must be an object.")
     return name, _plain_json(dict(arguments))
 
 
@@ -124,7 +124,7 @@ def run_call(
             except PolicyConfigurationError as exc:
                 logger.error("ormai_django policy is not usable: %s", exc)
                 raise ToolError(
-                    errors.POLICY_NOT_CONFIGURED,
+                    codes.POLICY_NOT_CONFIGURED,
                     "The host's ormai_django policy is not configured; no tool can run.",
                 ) from None
         invocation = Invocation(
@@ -133,7 +133,7 @@ def run_call(
         invocation.caused_by = caused_by
         if not policy.allows_tool(spec.name):
             raise ToolDenied(
-                errors.TOOL_NOT_ALLOWED,
+                codes.TOOL_NOT_ALLOWED,
                 f"{spec.name} is not allowed for this caller; allowed tools: "
                 f"{', '.join(sorted(policy.tools or ())) or 'none'}. "
                 "Don't retry it; tell the user.",
@@ -148,7 +148,7 @@ def run_call(
         result = {
             "outcome": "error",
             "error": {
-                "code": errors.INTERNAL_ERROR,
+                "code": codes.INTERNAL_ERROR,
                 "message": "The call failed unexpectedly and changed nothing. "
                 "Don't retry it unchanged; tell the user it failed.",
             },
@@ -172,7 +172,7 @@ def run_call(
         return {
             "outcome": "error",
             "error": {
-                "code": errors.INTERNAL_ERROR,
+                "code": codes.INTERNAL_ERROR,
                 "message": "The call could not be audited, so its result is withheld.",
             },
         }

@@ -16,12 +16,22 @@ Schedule them with Celery beat, e.g. in the project's settings::
 
 from __future__ import annotations
 
+import logging
 from datetime import timedelta
+from typing import Any
 
 from celery import shared_task
+from django.db import transaction
 
+from ormai_django import approvals, signals
 from ormai_django.conf import ormai_settings
+from ormai_django.notifications import send_slack_notification
 from ormai_django.writes.idempotency import purge
+
+logger = logging.getLogger("ormai_django.notifications")
+
+# A broker that is down costs the agent's call at most about a second.
+ENQUEUE_RETRY_POLICY = {"max_retries": 2, "interval_start": 0, "interval_step": 0.5}
 
 
 @shared_task(name="ormai_django.tasks.purge_idempotency_records")
@@ -40,9 +50,7 @@ def purge_idempotency_records(older_than_seconds: float | None = None) -> int:
 def expire_approvals() -> int:
     """Mark pending approvals past their ``expires_at`` expired (the auto-deny); returns how
     many. Celery beat runs it every minute (see the schedule above)."""
-    from ormai_django.approvals import expire_approvals as expire
-
-    return expire()
+    return approvals.expire_approvals()
 
 
 @shared_task(name="ormai_django.tasks.notify_slack", ignore_result=True)
@@ -50,6 +58,28 @@ def notify_slack(approval_id: str) -> bool:
     """Post the held write ``approval_id`` to ``ORMAI["SLACK_WEBHOOK_URL"]``; True if Slack
     took it. Enqueued when a write is held (see ``ormai_django.notifications``); a failure
     is logged, not raised."""
-    from ormai_django.notifications import send_slack_notification
-
     return send_slack_notification(approval_id)
+
+
+def connect() -> None:
+    """Connect the Slack receiver to ``approval_requested`` (idempotent)."""
+    signals.approval_requested.connect(
+        enqueue_slack_notification, dispatch_uid="ormai_django.notifications.slack"
+    )
+
+
+def enqueue_slack_notification(sender: Any, approval: Any, **kwargs: Any) -> None:
+    """Receiver of ``approval_requested``: enqueue ``notify_slack`` once the transaction
+    commits (the worker must find the row), if a webhook is configured."""
+    if not ormai_settings.SLACK_WEBHOOK_URL:
+        return
+    approval_id = approval.pk
+    transaction.on_commit(lambda: _enqueue(approval_id))
+
+
+def _enqueue(approval_id: str) -> None:
+    try:
+        notify_slack.apply_async(args=[approval_id], retry_policy=ENQUEUE_RETRY_POLICY)
+    except Exception:
+        # The write is held and committed; a lost notification must not turn it into an error.
+        logger.exception("Could not enqueue the Slack notification of %s", approval_id)

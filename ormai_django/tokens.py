@@ -25,23 +25,17 @@ from typing import Any
 
 from django.core import signing
 
-from ormai_django import errors
+from ormai_django import codes
 from ormai_django.conf import ormai_settings
 from ormai_django.context import ToolContext, check_context
-from ormai_django.errors import ToolDenied, ToolError
-from ormai_django.policy.narrowing import PolicyWideningError
+from ormai_django.errors import CapabilityTokenError, PolicyWideningError, ToolError
+from ormai_django.policy.loading import get_policy
 from ormai_django.policy.policy import Policy
 
 FORMAT_VERSION = 1
 # A real token is a few hundred characters; a bigger one is refused before any decoding.
 MAX_TOKEN_LENGTH = 8192
 _PAYLOAD_KEYS = frozenset({"v", "sub", "tenant", "obo", "run", "models", "tools", "ro", "ttl"})
-
-
-class CapabilityTokenError(ToolDenied):
-    """A token that grants nothing: ``code`` is ``TOKEN_INVALID`` (bad signature, malformed,
-    tampered), ``TOKEN_EXPIRED`` or ``TOKEN_WIDENS_POLICY`` (it names more than the policy
-    grants)."""
 
 
 @dataclass(frozen=True)
@@ -147,7 +141,7 @@ def _narrow(policy: Policy, payload: dict[str, Any]) -> Policy:
         )
     except PolicyWideningError as exc:
         raise _refuse(
-            errors.TOKEN_WIDENS_POLICY,
+            codes.TOKEN_WIDENS_POLICY,
             f"The capability token asks for more than the policy grants ({exc}); "
             "issue a new token within the policy.",
         ) from None
@@ -160,7 +154,7 @@ def verify_token(token: Any, policy: Policy | None = None) -> Capability:
     ``TOKEN_WIDENS_POLICY``. Never trusts anything in the token before its signature.
     """
     if not isinstance(token, str) or not token or len(token) > MAX_TOKEN_LENGTH:
-        raise _refuse(errors.TOKEN_INVALID, "The capability token is missing or malformed.")
+        raise _refuse(codes.TOKEN_INVALID, "The capability token is missing or malformed.")
     signer = _signer()
     try:
         payload = _checked_payload(signer.unsign_object(token))
@@ -176,16 +170,14 @@ def verify_token(token: Any, policy: Policy | None = None) -> Capability:
         )
     except signing.SignatureExpired:
         raise _refuse(
-            errors.TOKEN_EXPIRED, "The capability token has expired; ask for a new one."
+            codes.TOKEN_EXPIRED, "The capability token has expired; ask for a new one."
         ) from None
     except (signing.BadSignature, ToolError, ValueError, TypeError, IndexError, zlib.error):
         raise _refuse(
-            errors.TOKEN_INVALID,
+            codes.TOKEN_INVALID,
             "The capability token is not valid (bad signature, tampered or malformed).",
         ) from None
     if policy is None:
-        from ormai_django.policy.loading import get_policy
-
         policy = get_policy()
     return Capability(
         context=context,

@@ -7,7 +7,7 @@ import pytest
 
 from ormai_django import DEFAULT_PROD, PolicyBuilder, ToolContext, execute, tool_definitions
 from ormai_django.models import AuditEvent
-from ormai_django.tools.where import LOOKUPS
+from ormai_django.orm.where import LOOKUPS
 from tests.factories import CustomerFactory, OrderFactory
 
 pytestmark = pytest.mark.django_db
@@ -305,8 +305,10 @@ def test_definitions_spell_out_fields_and_lookups_without_denied_fields(fmt, pol
         s for n, s in schemas_of(definitions, fmt).items() if n in ("db.query", "db_query")
     )
 
+    db_descriptions = [d for d in descriptions if "Models and fields" in d]
+    assert len(db_descriptions) == 7  # every db.* tool; approval.status names no model
     for field in ("total_cents", "preferred_language", "author_email", "renews_on"):
-        assert all(field in d for d in descriptions)
+        assert all(field in d for d in db_descriptions)
     where_text = query_schema["properties"]["where"]["description"]
     for lookup in LOOKUPS:
         assert re.search(rf"\b{lookup}\b", where_text), lookup
@@ -339,10 +341,11 @@ def test_tool_definitions_without_a_policy_use_the_configured_one(policy):
     assert tool_definitions(format="anthropic") == tool_definitions(policy, format="anthropic")
 
 
-def test_tool_definitions_default_to_the_openai_shape():
+def test_tool_definitions_default_to_the_json_schema_shape_as_over_http():
     definitions = tool_definitions(orders_only_policy())
 
-    assert all(d["type"] == "function" for d in definitions)
+    assert definitions == tool_definitions(orders_only_policy(), format="json_schema")
+    assert all(set(d) == {"name", "description", "input_schema"} for d in definitions)
 
 
 @pytest.mark.parametrize("fmt", ["gemini", "", "OPENAI", "json-schema", None, 1])

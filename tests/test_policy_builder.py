@@ -814,19 +814,29 @@ def test_writable_tenant_field_is_a_configuration_error():
     assert "tenant" in problems[0]
 
 
-def test_writable_fields_for_a_model_not_in_models_is_a_configuration_error():
-    problems = problems_of(
+def test_writable_fields_open_the_models_they_name_to_writes():
+    policy = (
         PolicyBuilder()
         .register_models([Customer, Order])
-        .enable_writes(
-            models=["Customer"],
-            writable_fields={"Customer": ["preferred_name"], "Order": ["status"]},
-        )
+        .enable_writes(writable_fields={"Customer": ["preferred_name"], "Order": ["status"]})
+        .build()
+    )
+
+    assert policy.for_model(Customer).writes.writable_fields == {"preferred_name"}
+    assert policy.for_model(Order).writes.writable_fields == {"status"}
+    assert policy.for_model(Order).writes.write_class == "reason"
+
+
+def test_writable_fields_for_an_unregistered_model_is_a_configuration_error():
+    problems = problems_of(
+        PolicyBuilder()
+        .register_models([Customer])
+        .enable_writes(writable_fields={"Customer": ["preferred_name"], "Order": ["status"]})
     )
 
     assert len(problems) == 1
-    assert "shop.Order" in problems[0]
-    assert "models=" in problems[0]
+    assert "'Order'" in problems[0]
+    assert "register_models" in problems[0]
 
 
 @pytest.mark.parametrize("tool", ["db.query", "db.get", "db.drop", "update", ""])
@@ -855,7 +865,9 @@ def test_configuration_error_lists_every_problem_at_once():
         .enable_writes(
             models=["Customer"],
             writable_fields={"Customer": ["password_hash", "id", "tenant_id"], "Order": ["status"]},
+            require_reason=True,
         )
+        .enable_writes(models=["Customer"], require_reason=False)
         .require_approval(tool="db.query", model="Order")
     )
 
@@ -871,7 +883,7 @@ def test_configuration_error_lists_every_problem_at_once():
         "shop.Customer.password_hash",  # writable but denied
         "shop.Customer.id",  # writable primary key
         "shop.Customer.tenant_id",  # writable tenant field
-        "shop.Order, which is not in models",  # writable_fields outside models=
+        "require_reason of shop.Customer is set to both",  # two enable_writes disagree
         "'db.query'",  # not a write tool
     ]
     for needle in expected:

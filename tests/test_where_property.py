@@ -31,7 +31,7 @@ from hypothesis import strategies as st
 from hypothesis.errors import InvalidArgument
 
 from ormai_django import ToolContext, execute
-from ormai_django.tools.where import DATE_PARTS, LOOKUPS
+from ormai_django.orm.where import DATE_PARTS, LOOKUPS
 from tests.factories import CustomerFactory, NoteFactory, OrderFactory, SubscriptionFactory
 
 pytestmark = pytest.mark.django_db

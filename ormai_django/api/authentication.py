@@ -12,7 +12,7 @@ from typing import Any
 from rest_framework import exceptions
 from rest_framework.authentication import BaseAuthentication, get_authorization_header
 
-from ormai_django import errors
+from ormai_django import codes
 from ormai_django.api.resolver import get_context_resolver
 from ormai_django.tokens import Capability, CapabilityTokenError
 
@@ -59,18 +59,18 @@ class CapabilityTokenAuthentication(BaseAuthentication):
             return None
         if len(parts) != 2:
             raise exceptions.AuthenticationFailed(
-                "Send the token as 'Authorization: Bearer <token>'.", code=errors.TOKEN_INVALID
+                "Send the token as 'Authorization: Bearer <token>'.", code=codes.TOKEN_INVALID
             )
         try:
             token = parts[1].decode("ascii")
         except UnicodeDecodeError:
             raise exceptions.AuthenticationFailed(
-                "The capability token is malformed.", code=errors.TOKEN_INVALID
+                "The capability token is malformed.", code=codes.TOKEN_INVALID
             ) from None
         try:
             capability = get_context_resolver().verify_token(request, token)
         except CapabilityTokenError as exc:
-            if exc.code == errors.TOKEN_WIDENS_POLICY:
+            if exc.code == codes.TOKEN_WIDENS_POLICY:
                 raise exceptions.PermissionDenied(exc.message, code=exc.code) from None
             raise exceptions.AuthenticationFailed(exc.message, code=exc.code) from None
         return CapabilityUser(capability), capability

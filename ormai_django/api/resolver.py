@@ -16,7 +16,7 @@ from typing import Any
 from django.utils.module_loading import import_string
 from rest_framework import exceptions, status
 
-from ormai_django import errors
+from ormai_django import codes
 from ormai_django.conf import ormai_settings
 from ormai_django.context import ToolContext
 from ormai_django.errors import PolicyConfigurationError
@@ -32,7 +32,7 @@ class PolicyUnavailable(exceptions.APIException):
 
     status_code = status.HTTP_503_SERVICE_UNAVAILABLE
     default_detail = "The host's ormai_django policy is not configured; no tool can run."
-    default_code = errors.POLICY_NOT_CONFIGURED
+    default_code = codes.POLICY_NOT_CONFIGURED
 
 
 class ContextResolver:

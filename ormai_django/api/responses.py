@@ -18,19 +18,19 @@ from rest_framework.negotiation import BaseContentNegotiation
 from rest_framework.response import Response
 from rest_framework.views import set_rollback
 
-from ormai_django import errors
+from ormai_django import codes
 
 logger = logging.getLogger("ormai_django")
 
 OK_OUTCOMES = frozenset({"ok", "dry_run", "pending_approval"})
 # Error codes whose HTTP status is not the outcome's default (403 denied, 400 error).
 STATUS_BY_CODE = {
-    errors.RATE_LIMITED: status.HTTP_429_TOO_MANY_REQUESTS,
-    errors.NOT_FOUND: status.HTTP_404_NOT_FOUND,
-    errors.IDEMPOTENCY_KEY_CONFLICT: status.HTTP_409_CONFLICT,
-    errors.WRITE_CONFLICT: status.HTTP_409_CONFLICT,
-    errors.INTERNAL_ERROR: status.HTTP_500_INTERNAL_SERVER_ERROR,
-    errors.POLICY_NOT_CONFIGURED: status.HTTP_503_SERVICE_UNAVAILABLE,
+    codes.RATE_LIMITED: status.HTTP_429_TOO_MANY_REQUESTS,
+    codes.NOT_FOUND: status.HTTP_404_NOT_FOUND,
+    codes.IDEMPOTENCY_KEY_CONFLICT: status.HTTP_409_CONFLICT,
+    codes.WRITE_CONFLICT: status.HTTP_409_CONFLICT,
+    codes.INTERNAL_ERROR: status.HTTP_500_INTERNAL_SERVER_ERROR,
+    codes.POLICY_NOT_CONFIGURED: status.HTTP_503_SERVICE_UNAVAILABLE,
 }
 # DRF's own codes, as the API's stable UPPER_SNAKE_CASE ones.
 _CODE_BY_EXCEPTION = (
@@ -39,11 +39,11 @@ _CODE_BY_EXCEPTION = (
     (exceptions.PermissionDenied, "PERMISSION_DENIED"),
     (exceptions.NotFound, "NOT_FOUND"),
     (exceptions.MethodNotAllowed, "METHOD_NOT_ALLOWED"),
-    (exceptions.ParseError, errors.INVALID_JSON),
+    (exceptions.ParseError, codes.INVALID_JSON),
     (exceptions.UnsupportedMediaType, "UNSUPPORTED_MEDIA_TYPE"),
     (exceptions.NotAcceptable, "NOT_ACCEPTABLE"),
-    (exceptions.Throttled, errors.RATE_LIMITED),
-    (exceptions.ValidationError, errors.INVALID_ARGUMENTS),
+    (exceptions.Throttled, codes.RATE_LIMITED),
+    (exceptions.ValidationError, codes.INVALID_ARGUMENTS),
 )
 
 
@@ -106,7 +106,7 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
     else:
         logger.exception("ormai_django API: unexpected failure")
         body = error_body(
-            errors.INTERNAL_ERROR, "The request failed unexpectedly; it was logged server-side."
+            codes.INTERNAL_ERROR, "The request failed unexpectedly; it was logged server-side."
         )
         status_code = status.HTTP_500_INTERNAL_SERVER_ERROR
     set_rollback()  # under ATOMIC_REQUESTS, as DRF's own handler does

@@ -9,7 +9,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from ormai_django import errors
+from ormai_django import codes
 from ormai_django.api.base_view import OrmaiAPIMixin
 from ormai_django.api.resolver import get_context_resolver
 from ormai_django.api.responses import error_body, outcome_response
@@ -56,7 +56,7 @@ class ToolListView(OrmaiAPIMixin, APIView):
                 {
                     "outcome": "error",
                     **error_body(
-                        errors.INVALID_ARGUMENTS,
+                        codes.INVALID_ARGUMENTS,
                         f"'format' must be one of {', '.join(FORMATS)}.",
                     ),
                 },

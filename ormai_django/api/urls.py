@@ -20,10 +20,10 @@ from drf_spectacular.views import SpectacularAPIView
 from rest_framework.permissions import AllowAny
 from rest_framework.routers import SimpleRouter
 
-from ormai_django import __version__
 from ormai_django.api.approval_views import ApprovalRequestViewSet
 from ormai_django.api.audit_views import AuditEventViewSet
 from ormai_django.api.tool_views import ToolCallView, ToolListView
+from ormai_django.version import __version__
 
 app_name = "ormai_api"
 

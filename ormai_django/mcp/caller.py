@@ -14,17 +14,13 @@ from typing import Any
 from django.utils import timezone
 
 from ormai_django.context import ToolContext, check_context
-from ormai_django.errors import ToolError
+from ormai_django.errors import CapabilityTokenError, OrmaiError, ToolError
 from ormai_django.policy.policy import Policy
+from ormai_django.tokens import verify_token
 
 
-class CallerError(Exception):
+class CallerError(OrmaiError):
     """The options don't name a usable caller; ``code`` says why, the message what to do."""
-
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
 
 
 @dataclass(frozen=True)
@@ -108,9 +104,6 @@ def resolve_caller(
 
 
 def _caller_from_token(token: str, policy: Policy) -> Caller:
-    # Imported here: tokens are optional for a server run with plain options.
-    from ormai_django.tokens import CapabilityTokenError, verify_token
-
     try:
         capability: Any = verify_token(token, policy)
     except CapabilityTokenError as exc:

@@ -5,8 +5,8 @@
 Tool names and input schemas are ``tool_definitions(policy, format="json_schema")``'s:
 dotted (``db.query``), which MCP's tool-name rule (``[A-Za-z0-9._-]{1,128}``) allows, or
 underscored (``db_query``) for clients that pass names on to a provider that forbids dots.
-Beside them, ``approval_status`` checks on a held write. Every ``db.*`` call goes through
-the one pipeline (``ormai_django.execute``), in Django's sync thread.
+``approval.status`` checks on a held write; it is a tool of the registry like the others.
+Every call goes through the one pipeline (``ormai_django.execute``), in Django's sync thread.
 """
 
 from __future__ import annotations
@@ -20,17 +20,18 @@ from django.db import close_old_connections
 from mcp.server.context import ServerRequestContext
 from mcp.server.lowlevel import Server
 
-from ormai_django import __version__, errors
+from ormai_django import codes
 from ormai_django.audit import call_for_ledger, record_event
 from ormai_django.context import ToolContext
 from ormai_django.errors import ToolDenied, ToolError
-from ormai_django.mcp import approval_status
 from ormai_django.mcp.caller import Caller
 from ormai_django.mcp.results import tool_result
+from ormai_django.names import APPROVAL_STATUS
 from ormai_django.policy.policy import Policy
 from ormai_django.runtime import execute
 from ormai_django.tools.registry import TOOLS
 from ormai_django.tools.schemas import tool_definitions
+from ormai_django.version import __version__
 
 logger = logging.getLogger("ormai_django")
 
@@ -46,18 +47,14 @@ WRITE_INSTRUCTIONS = (
     "with approval_status."
 )
 TOKEN_EXPIRED_DENIAL = ToolDenied(
-    errors.TOKEN_EXPIRED,
+    codes.TOKEN_EXPIRED,
     "The capability token this server runs with has expired; nothing ran. Tell the user: "
     "the server must be restarted with a new token.",
-)
-APPROVAL_STATUS_DENIAL = ToolDenied(
-    errors.TOOL_NOT_ALLOWED,
-    "approval_status is not offered here: this server can't write, so nothing is held.",
 )
 
 
 def _annotations(name: str) -> types.ToolAnnotations:
-    if name == approval_status.TOOL_NAME:
+    if name == APPROVAL_STATUS:
         return types.ToolAnnotations(title="Approval status", read_only_hint=True)
     spec = TOOLS[name]
     if not spec.writes:
@@ -70,16 +67,9 @@ def _annotations(name: str) -> types.ToolAnnotations:
     )
 
 
-def offers_approval_status(policy: Policy) -> bool:
-    """``approval_status`` comes with the write tools: without them nothing can be held."""
-    return policy.writes_enabled and any(
-        spec.writes and policy.allows_tool(spec.name) for spec in TOOLS.values()
-    )
-
-
 def mcp_tools(policy: Policy, tool_names: ToolNames = "dotted") -> list[types.Tool]:
-    """The MCP tools this policy offers (plus ``approval_status`` when it offers a write
-    tool), in ``tool_definitions``' JSON Schema shape."""
+    """The MCP tools this policy offers (``approval.status`` among them when it offers a
+    write tool), in ``tool_definitions``' JSON Schema shape."""
     tools = []
     for definition in tool_definitions(policy, format="json_schema"):
         spec = TOOLS[definition["name"]]
@@ -91,26 +81,13 @@ def mcp_tools(policy: Policy, tool_names: ToolNames = "dotted") -> list[types.To
                 annotations=_annotations(spec.name),
             )
         )
-    if offers_approval_status(policy):
-        tools.append(
-            types.Tool(
-                name=approval_status.TOOL_NAME,
-                description=approval_status.DESCRIPTION,
-                input_schema=approval_status.INPUT_SCHEMA,
-                annotations=_annotations(approval_status.TOOL_NAME),
-            )
-        )
     return tools
 
 
 def run_tool(name: str, arguments: dict[str, Any], caller: Caller) -> dict[str, Any]:
-    """One MCP tool call, synchronously, as ``caller``: ``approval_status`` or the pipeline."""
+    """One MCP tool call, synchronously, as ``caller``, through the pipeline."""
     if caller.expired():
         return _refused(name, arguments, caller, TOKEN_EXPIRED_DENIAL)
-    if name == approval_status.TOOL_NAME:
-        if not offers_approval_status(caller.policy):
-            return _refused(name, arguments, caller, APPROVAL_STATUS_DENIAL)
-        return approval_status.approval_status(arguments, caller.context)
     return execute({"name": name, "arguments": arguments}, caller.context, caller.policy)
 
 
@@ -130,7 +107,7 @@ def _refused(name: str, arguments: Any, caller: Caller, refusal: ToolError) -> d
     """A call refused before the pipeline, audited as the pipeline audits a refusal."""
     outcome = {"outcome": refusal.outcome, "error": refusal.as_error()}
     event = record_event(
-        tool=approval_status.AUDIT_TOOL if name == approval_status.TOOL_NAME else name,
+        tool=name,
         context=caller.context,
         arguments=call_for_ledger({"arguments": arguments}),
         result=outcome,
@@ -144,7 +121,7 @@ def _internal_error() -> dict[str, Any]:
     return {
         "outcome": "error",
         "error": {
-            "code": errors.INTERNAL_ERROR,
+            "code": codes.INTERNAL_ERROR,
             "message": "The call failed unexpectedly and changed nothing. "
             "Don't retry it unchanged; tell the user it failed.",
         },
@@ -169,7 +146,7 @@ def build_server(caller: Caller, *, tool_names: ToolNames = "dotted") -> Server[
         try:
             outcome = await run(params.name, params.arguments or {}, caller)
         except Exception:
-            # execute() never raises; this is approval_status's database, or a bug.
+            # execute() never raises; this is the audit of a refused call, or a bug.
             logger.exception("ormai_django: MCP call %r as %s failed", params.name, context)
             outcome = _internal_error()
         return tool_result(outcome)
@@ -179,7 +156,7 @@ def build_server(caller: Caller, *, tool_names: ToolNames = "dotted") -> Server[
         version=__version__,
         title="ormai_django",
         instructions=INSTRUCTIONS
-        + (WRITE_INSTRUCTIONS if offers_approval_status(caller.policy) else ""),
+        + (WRITE_INSTRUCTIONS if caller.policy.allows_tool(APPROVAL_STATUS) else ""),
         on_list_tools=list_tools,
         on_call_tool=call_tool,
     )

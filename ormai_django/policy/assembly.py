@@ -1,9 +1,9 @@
-"""Assembling a ``Policy`` from a ``PolicyBuilder``: names resolved, rules frozen.
+"""Assembling a ``Policy`` from a ``PolicySpec``: names resolved, rules frozen.
 
-``PolicyAssembler`` runs once per ``PolicyBuilder.build()``. It resolves every
-model and field name against the app registry, merges ``@agent_model`` rules with
-the builder's, and collects every problem before raising one
-``PolicyConfigurationError``, so a system check can list them all.
+``assemble(spec)`` runs once per ``PolicyBuilder.build()``. It resolves every model and
+field name against the app registry, merges ``@agent_model`` rules with the builder's, and
+collects every problem before raising one ``PolicyConfigurationError``, so a system check
+can list them all. It reads nothing but the spec and the models.
 """
 
 from __future__ import annotations
@@ -11,29 +11,34 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from django.apps import apps
 from django.db import models
 
+from ormai_django import names
 from ormai_django.errors import PolicyConfigurationError
 from ormai_django.policy.decorators import rules_of
-from ormai_django.policy.policy import (
-    WRITE_TOOLS,
-    ApprovalRule,
+from ormai_django.policy.model_policy import (
     BurstRule,
     FieldInfo,
     ModelPolicy,
-    Policy,
     WriteRules,
     field_type,
     mask_kind,
 )
+from ormai_django.policy.policy import ApprovalRule, Policy
 from ormai_django.policy.resolution import ModelNameError, resolve_model
 from ormai_django.policy.rules import WRITE_CLASSES
+from ormai_django.policy.spec import ApprovalSpec, BurstSpec, ModelRef, PolicySpec
 
-if TYPE_CHECKING:
-    from ormai_django.policy.builder import ModelRef, PolicyBuilder
+# The write options of enable_writes(), each a WriteRules field of the same name.
+WRITE_OPTIONS = (
+    "require_reason",
+    "require_idempotency_key",
+    "max_affected_rows",
+    "allow_cascade_delete",
+)
 
 
 @dataclass
@@ -47,25 +52,29 @@ class _ModelDraft:
     denied: list[str] = field(default_factory=list)
     soft_delete: str | None = None
     tenant_field: str | None = None
-    require_reason: bool | None = None
-    require_idempotency_key: bool | None = None
-    max_affected_rows: int | None = None
-    allow_cascade_delete: bool | None = None
+    options: dict[str, Any] = field(default_factory=dict)
     burst: BurstRule | None = None
     validators: list[Any] = field(default_factory=list)
 
 
-class PolicyAssembler:
-    """One run of ``PolicyBuilder.build()``: resolves names, collects problems."""
+def assemble(spec: PolicySpec) -> Policy:
+    """The ``Policy`` that ``spec`` describes; raises ``PolicyConfigurationError``."""
+    return _Assembly(spec).run()
 
-    def __init__(self, builder: PolicyBuilder) -> None:
-        self.b = builder
-        self.profile = builder._profile
+
+class _Assembly:
+    """One run of ``assemble``: resolves names, collects problems."""
+
+    def __init__(self, spec: PolicySpec) -> None:
+        self.spec = spec
+        self.profile = spec.profile
         self.problems: list[str] = []
         self.drafts: dict[type[models.Model], _ModelDraft] = {}
-        # Decorator rules join these; copies, so build() can run twice on one builder.
-        self.approvals: list[dict[str, Any]] = list(builder._approvals)
-        self.bursts: list[dict[str, Any]] = list(builder._bursts)
+        # Decorator rules join the builder's.
+        self.approvals: list[tuple[ApprovalSpec, Any]] = [(a, a.model) for a in spec.approvals]
+        self.bursts: list[BurstSpec] = list(spec.bursts)
+
+    # --- names ------------------------------------------------------------------------
 
     def model(self, ref: ModelRef, where: str) -> type[models.Model] | None:
         try:
@@ -76,16 +85,36 @@ class PolicyAssembler:
             return None
 
     def field_name(self, model: type[models.Model], name: str, where: str) -> str | None:
-        for f in model._meta.concrete_fields:
+        """The field ``name`` (or attname) of ``model``; in any case when that is unique."""
+        concrete = model._meta.concrete_fields
+        for f in concrete:
             if name in (f.name, f.attname):
                 return f.name
+        folded = name.lower() if isinstance(name, str) else name
+        matches = {f.name for f in concrete if folded in (f.name.lower(), f.attname.lower())}
+        if len(matches) == 1:
+            return matches.pop()
         self.problems.append(f"{where}: {model._meta.label} has no field {name!r}")
         return None
 
+    def qualified(self, spec: str, where: str) -> tuple[type[models.Model], str] | None:
+        """``"model.field"`` -> (model, field name)."""
+        model_ref, _, name = str(spec).rpartition(".")
+        if not model_ref or not name:
+            self.problems.append(f"{where}: {spec!r} must be written 'model.field'")
+            return None
+        model = self.model(model_ref, where)
+        if model is None:
+            return None
+        resolved = self.field_name(model, name, where)
+        return None if resolved is None else (model, resolved)
+
+    # --- the run ----------------------------------------------------------------------
+
     def run(self) -> Policy:
-        b = self.b
+        spec = self.spec
         installed = apps.get_models()
-        for ref in b._models:
+        for ref in spec.models:
             try:
                 model = resolve_model(ref, installed)
             except ModelNameError as exc:
@@ -97,13 +126,15 @@ class PolicyAssembler:
 
         for draft in self.drafts.values():
             self.apply_decorator(draft)
-        self.apply_masks()
-        self.apply_tenant_scope()
-        for ref, validators in b._validators:
+        for item in spec.mask_fields:
+            if (found := self.qualified(item, "mask_fields")) is not None:
+                self.drafts[found[0]].masked.add(found[1])
+        self.apply_tenant_scopes()
+        for ref, validators in spec.validators:
             model = self.model(ref, "validate")
             if model is not None:
                 self.drafts[model].validators.extend(validators)
-        for ref, name in b._soft_deletes:
+        for ref, name in spec.soft_deletes:
             model = self.model(ref, "soft_delete")
             if model is not None:
                 self.set_soft_delete(self.drafts[model], name, "soft_delete")
@@ -111,29 +142,21 @@ class PolicyAssembler:
         approval_rules = self.apply_approvals()
         self.apply_bursts()
 
-        default_limit = b._limits[0] or self.profile.default_limit
-        max_limit = b._limits[1] or self.profile.max_limit
+        default_limit = spec.default_limit or self.profile.default_limit
+        max_limit = spec.max_limit or self.profile.max_limit
         if default_limit > max_limit:
             self.problems.append(f"row_limits: default {default_limit} exceeds max {max_limit}")
 
         model_policies = [self.freeze(d) for d in self.drafts.values()]
         if self.problems:
             raise PolicyConfigurationError(self.problems)
-
-        by_name: dict[str, ModelPolicy | None] = {}
-        for mp in model_policies:
-            by_name[mp.label.lower()] = mp
-            key = mp.name.lower()
-            by_name[key] = None if key in by_name else mp
         return Policy(
             profile=self.profile,
             models=tuple(model_policies),
             default_limit=default_limit,
             max_limit=max_limit,
-            max_writes_per_minute=b._max_writes_per_minute,
+            max_writes_per_minute=min(spec.max_writes_per_minute, default=None),
             approval_rules=approval_rules,
-            _by_name=MappingProxyType(by_name),
-            _by_model=MappingProxyType({mp.model: mp for mp in model_policies}),
         )
 
     def apply_decorator(self, draft: _ModelDraft) -> None:
@@ -152,41 +175,35 @@ class PolicyAssembler:
         draft.validators.extend(rules.validators)
         if rules.soft_delete_field:
             self.set_soft_delete(draft, rules.soft_delete_field, where)
-        for spec in rules.approval:
-            self.approvals.append({**spec, "model": draft.model})
+        self.approvals += [(rule, draft.model) for rule in rules.approval]
         if rules.burst:
-            self.bursts.append({**rules.burst, "model": draft.model})
+            self.bursts.append(BurstSpec(**{**rules.burst.__dict__, "model": draft.model}))
 
-    def apply_masks(self) -> None:
-        for spec in self.b._mask:
-            model_ref, _, name = spec.rpartition(".")
-            if not model_ref:
-                self.problems.append(f"mask_fields: {spec!r} must be written 'model.field'")
-                continue
-            model = self.model(model_ref, "mask_fields")
-            if model is not None and (resolved := self.field_name(model, name, "mask_fields")):
-                self.drafts[model].masked.add(resolved)
-
-    def apply_tenant_scope(self) -> None:
-        if self.b._tenant is None:
-            return
-        field_name, only, exclude = self.b._tenant
-        scoped = (
-            [m for m in (self.model(r, "tenant_scope") for r in only) if m]
-            if only is not None
-            else list(self.drafts)
-        )
-        excluded = {m for m in (self.model(r, "tenant_scope") for r in exclude) if m}
-        for model in scoped:
-            if model in excluded:
-                continue
-            resolved = self.field_name(
-                model,
-                field_name,
-                "tenant_scope (the model is tenant-scoped but lacks the field; "
-                "add it or pass exclude=[...])",
+    def apply_tenant_scopes(self) -> None:
+        for scope in self.spec.tenant_scopes:
+            scoped = (
+                [m for m in (self.model(r, "tenant_scope") for r in scope.models) if m]
+                if scope.models is not None
+                else list(self.drafts)
             )
-            self.drafts[model].tenant_field = resolved
+            excluded = {m for m in (self.model(r, "tenant_scope") for r in scope.exclude) if m}
+            for model in scoped:
+                if model in excluded:
+                    continue
+                resolved = self.field_name(
+                    model,
+                    scope.field,
+                    "tenant_scope (the model is tenant-scoped but lacks the field; "
+                    "add it or pass exclude=[...])",
+                )
+                draft = self.drafts[model]
+                if resolved and draft.tenant_field not in (None, resolved):
+                    self.problems.append(
+                        f"tenant_scope: {model._meta.label} is scoped by both "
+                        f"{draft.tenant_field!r} and {resolved!r}; give each model one tenant field"
+                    )
+                    continue
+                draft.tenant_field = resolved or draft.tenant_field
 
     def set_soft_delete(self, draft: _ModelDraft, name: str, where: str) -> None:
         resolved = self.field_name(draft.model, name, where)
@@ -199,93 +216,104 @@ class PolicyAssembler:
                 "nullable DateField/DateTimeField or a BooleanField"
             )
             return
+        if draft.soft_delete not in (None, resolved):
+            self.problems.append(
+                f"{where}: {draft.model._meta.label} already soft-deletes by "
+                f"{draft.soft_delete!r}; a model has one soft-delete field"
+            )
+            return
         draft.soft_delete = resolved
 
     def apply_writes(self) -> None:
-        for spec in self.b._writes:
-            enabled = []
-            for ref in spec["models"]:
+        for spec in self.spec.writes:
+            enabled: list[type[models.Model]] = []
+            for ref in spec.models:
                 model = self.model(ref, "enable_writes")
-                if model is None:
-                    continue
+                if model is not None:
+                    enabled.append(model)
+            fields = []
+            for item in spec.writable_fields:
+                found = self.qualified(item, "enable_writes(writable_fields)")
+                if found is not None:
+                    fields.append(found)
+                    if found[0] not in enabled:
+                        enabled.append(found[0])
+            for model in enabled:
                 draft = self.drafts[model]
                 if draft.write_class == "none":
                     draft.write_class = "reason"
-                for key in (
-                    "require_reason",
-                    "require_idempotency_key",
-                    "max_affected_rows",
-                    "allow_cascade_delete",
-                ):
-                    if spec[key] is not None:
-                        setattr(draft, key, spec[key])
-                enabled.append(model)
-            for ref, names in spec["writable_fields"].items():
-                model = self.model(ref, "enable_writes(writable_fields)")
-                if model is None:
-                    continue
-                if model not in enabled:
-                    self.problems.append(
-                        f"enable_writes: writable_fields names {model._meta.label}, "
-                        "which is not in models=[...]"
-                    )
-                    continue
-                for name in names:
-                    resolved = self.field_name(model, name, "enable_writes(writable_fields)")
-                    if resolved is not None:
-                        self.drafts[model].writable.add(resolved)
+                for key in WRITE_OPTIONS:
+                    value = getattr(spec, key)
+                    if value is None:
+                        continue
+                    earlier = draft.options.setdefault(key, value)
+                    if earlier != value:
+                        self.problems.append(
+                            f"enable_writes: {key} of {model._meta.label} is set to both "
+                            f"{earlier!r} and {value!r}"
+                        )
+            for model, name in fields:
+                self.drafts[model].writable.add(name)
 
     def apply_approvals(self) -> tuple[ApprovalRule, ...]:
         rules = []
-        for spec in self.approvals:
-            tool = spec.get("tool")
-            if tool is not None:
-                tool = str(tool).replace("_", ".", 1)
-                if tool not in WRITE_TOOLS:
+        for spec, model_ref in self.approvals:
+            tools: list[str | None] = []
+            for tool in spec.tools or (None,):
+                canonical = None if tool is None else tool.replace("_", ".", 1)
+                if canonical is not None and canonical not in names.WRITE_TOOLS:
                     self.problems.append(
-                        f"require_approval: tool {spec['tool']!r} is not one of {WRITE_TOOLS}"
+                        f"require_approval: tool {tool!r} is not one of {names.WRITE_TOOLS}"
                     )
                     continue
+                tools.append(canonical)
             model = None
-            if spec.get("model") is not None:
-                model = self.model(spec["model"], "require_approval")
+            if model_ref is not None:
+                model = self.model(model_ref, "require_approval")
                 if model is None:
                     continue
             # Numbers and callables were checked where the rule was written (rules.py).
-            rules.append(
+            rules += [
                 ApprovalRule(
                     tool=tool,
                     model=model,
-                    approvers=spec["approvers"],
-                    when=spec["when"],
-                    expires_in=spec["expires_in"],
+                    approvers=spec.approvers,
+                    when=spec.when,
+                    expires_in=spec.expires_in,
                 )
-            )
+                for tool in tools
+            ]
         return tuple(rules)
 
     def apply_bursts(self) -> None:
         for spec in self.bursts:
-            model = self.model(spec["model"], "bounded_burst")
+            model = self.model(spec.model, "bounded_burst")
             if model is None:
                 continue
-            self.drafts[model].burst = BurstRule(
-                model=model,
-                max_calls=spec["max_calls"],
-                max_rows=spec["max_rows"],
-                per=spec["per"],
+            draft = self.drafts[model]
+            rule = BurstRule(
+                model=model, max_calls=spec.max_calls, max_rows=spec.max_rows, per=spec.per
             )
+            if draft.burst not in (None, rule):
+                self.problems.append(
+                    f"bounded_burst: {model._meta.label} has two different bursts; give it one"
+                )
+                continue
+            draft.burst = rule
+
+    # --- freezing ---------------------------------------------------------------------
 
     def is_denied(self, draft: _ModelDraft, f: models.Field) -> bool:
         if f.primary_key:
             return False
-        names = (f.name.lower(), f.attname.lower())
+        field_names = (f.name.lower(), f.attname.lower())
         qualified = [
             f"{prefix}.{n}"
             for prefix in (draft.model._meta.model_name, draft.model._meta.label_lower)
-            for n in names
+            for n in field_names
         ]
-        for glob in (*self.profile.deny_globs, *self.b._deny, *draft.denied):
-            candidates = qualified if "." in glob else names
+        for glob in (*self.profile.deny_globs, *self.spec.deny_globs, *draft.denied):
+            candidates = qualified if "." in glob else field_names
             if any(fnmatchcase(c, glob) for c in candidates):
                 return True
         return isinstance(f, models.BinaryField)
@@ -323,48 +351,15 @@ class PolicyAssembler:
                 aliases[f.attname] = f.name
         if "pk" not in fields:
             aliases["pk"] = pk_name
-        for name in sorted(draft.writable):
-            if name in denied:
-                self.problems.append(f"{label}.{name} is writable but also denied")
-            elif name == pk_name:
-                self.problems.append(f"{label}.{name} is the primary key; it can't be writable")
-            elif name == draft.tenant_field:
-                self.problems.append(f"{label}.{name} is the tenant field; it can't be writable")
-            elif (
-                draft.model._meta.get_field(name).is_relation
-                and draft.model._meta.get_field(name).related_model not in self.drafts
-            ):
-                self.problems.append(
-                    f"{label}.{name} is writable but points to a model the policy doesn't "
-                    "register, so the agent's value can't be checked against its tenant"
-                )
-            elif name == draft.soft_delete:
-                self.problems.append(
-                    f"{label}.{name} is the soft-delete field; it can't be writable "
-                    "(deleting goes through db.delete and its approval rules)"
-                )
+        self.check_writable(draft, denied)
         if draft.burst is not None and draft.write_class == "reason":
             draft.write_class = "burst"
+        options = {key: draft.options.get(key, getattr(self.profile, key)) for key in WRITE_OPTIONS}
         writes = WriteRules(
             write_class=draft.write_class,
             writable_fields=frozenset(draft.writable - denied),
-            require_reason=(
-                self.profile.require_reason
-                if draft.require_reason is None
-                else draft.require_reason
-            ),
-            require_idempotency_key=(
-                self.profile.require_idempotency_key
-                if draft.require_idempotency_key is None
-                else draft.require_idempotency_key
-            ),
-            max_affected_rows=draft.max_affected_rows or self.profile.max_affected_rows,
-            allow_cascade_delete=(
-                self.profile.allow_cascade_delete
-                if draft.allow_cascade_delete is None
-                else draft.allow_cascade_delete
-            ),
             validators=tuple(draft.validators),
+            **options,
         )
         return ModelPolicy(
             model=model,
@@ -378,3 +373,26 @@ class PolicyAssembler:
             writes=writes,
             burst=draft.burst,
         )
+
+    def check_writable(self, draft: _ModelDraft, denied: set[str]) -> None:
+        label, meta = draft.model._meta.label, draft.model._meta
+        for name in sorted(draft.writable):
+            if name in denied:
+                self.problems.append(f"{label}.{name} is writable but also denied")
+            elif name == meta.pk.name:
+                self.problems.append(f"{label}.{name} is the primary key; it can't be writable")
+            elif name == draft.tenant_field:
+                self.problems.append(f"{label}.{name} is the tenant field; it can't be writable")
+            elif (
+                meta.get_field(name).is_relation
+                and meta.get_field(name).related_model not in self.drafts
+            ):
+                self.problems.append(
+                    f"{label}.{name} is writable but points to a model the policy doesn't "
+                    "register, so the agent's value can't be checked against its tenant"
+                )
+            elif name == draft.soft_delete:
+                self.problems.append(
+                    f"{label}.{name} is the soft-delete field; it can't be writable "
+                    "(deleting goes through db.delete and its approval rules)"
+                )

@@ -9,37 +9,59 @@
         .build()
     )
 
-The builder only records what it is told; ``build()`` resolves every model and
-field name against the app registry and raises one
+Every method adds to what the builder was told (calling one twice keeps both calls); a
+contradiction (two different row limits, a model scoped by two tenant fields, one model with
+two soft-delete fields) is refused, never silently overwritten. The builder only records,
+into a public frozen :class:`~ormai_django.policy.spec.PolicySpec` (``builder.spec``);
+``build()`` resolves every model and field name against the app registry and raises one
 :class:`~ormai_django.errors.PolicyConfigurationError` listing every problem.
+
+Fields are named ``"model.field"`` (``"customer.email"``, any case; the model part as in
+``register_models``), except where the method is about one model already.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
+from dataclasses import replace
 from datetime import timedelta
 from typing import Any
 
-from django.db import models
-
-from ormai_django.policy.policy import (
-    Policy,
-)
+from ormai_django.policy.assembly import assemble
+from ormai_django.policy.policy import Policy
 from ormai_django.policy.profiles import DEFAULT_PROD, Profile
-from ormai_django.policy.rules import approval_spec, burst_spec, positive_int
+from ormai_django.policy.rules import (
+    approval_spec,
+    burst_spec,
+    names_of,
+    positive_int,
+)
+from ormai_django.policy.spec import ModelRef, PolicySpec, TenantScopeSpec, WritesSpec
 
-ModelRef = str | type[models.Model]
+
+def _model_label(ref: ModelRef) -> str:
+    """How a "model.field" string names ``ref``."""
+    return ref._meta.label if isinstance(ref, type) and hasattr(ref, "_meta") else str(ref)
 
 
-def _names(args: tuple[Any, ...]) -> list[Any]:
-    """Accept both ``f("a", "b")`` and ``f(["a", "b"])``."""
-    out: list[Any] = []
-    for arg in args:
-        if isinstance(arg, str | type):
-            out.append(arg)
-        else:
-            out.extend(arg)
-    return out
+def _qualified_fields(
+    writable_fields: Mapping[ModelRef, Iterable[str]] | Iterable[str] | None,
+) -> tuple[str, ...]:
+    """``{"Customer": ["name"]}`` or ``["customer.name"]`` as ``("Customer.name",)``."""
+    if writable_fields is None:
+        return ()
+    if isinstance(writable_fields, str):
+        raise ValueError(
+            "writable_fields is a mapping of model to fields or a list of 'model.field'"
+        )
+    if isinstance(writable_fields, Mapping):
+        out = []
+        for model, names in writable_fields.items():
+            if isinstance(names, str):
+                raise ValueError(f"writable_fields[{model!r}] must be a list of field names")
+            out += [f"{_model_label(model)}.{name}" for name in names]
+        return tuple(out)
+    return tuple(writable_fields)
 
 
 class PolicyBuilder:
@@ -48,36 +70,33 @@ class PolicyBuilder:
     def __init__(self, profile: Profile = DEFAULT_PROD) -> None:
         if not isinstance(profile, Profile):
             raise TypeError("PolicyBuilder takes a Profile such as DEFAULT_PROD or DEFAULT_DEV")
-        self._profile = profile
-        self._models: list[ModelRef] = []
-        self._deny: list[str] = []
-        self._mask: list[str] = []
-        self._tenant: tuple[str, list[ModelRef] | None, list[ModelRef]] | None = None
-        self._writes: list[dict[str, Any]] = []
-        self._approvals: list[dict[str, Any]] = []
-        self._bursts: list[dict[str, Any]] = []
-        self._soft_deletes: list[tuple[ModelRef, str]] = []
-        self._validators: list[tuple[ModelRef, tuple[Callable[[Any], None], ...]]] = []
-        self._max_writes_per_minute: int | None = None
-        self._limits: tuple[int | None, int | None] = (None, None)
+        self._spec = PolicySpec(profile=profile)
+
+    @property
+    def spec(self) -> PolicySpec:
+        """What this builder was told so far, frozen."""
+        return self._spec
+
+    def _add(self, **items: tuple[Any, ...]) -> PolicyBuilder:
+        self._spec = replace(
+            self._spec, **{key: getattr(self._spec, key) + value for key, value in items.items()}
+        )
+        return self
 
     # --- what the agent can see -------------------------------------------------------
 
     def register_models(self, *models_: ModelRef | Iterable[ModelRef]) -> PolicyBuilder:
         """Models the agent may know about: classes, ``"app_label.Model"`` or class names."""
-        self._models.extend(_names(models_))
-        return self
+        return self._add(models=tuple(names_of(models_)))
 
     def deny_fields(self, *globs: str | Iterable[str]) -> PolicyBuilder:
         """Fields absent everywhere: fnmatch globs on the field name (``"*password*"``), or on
         ``"model.field"`` when the glob has a dot (``"customer.internal_*"``); case-insensitive."""
-        self._deny.extend(g.lower() for g in _names(globs))
-        return self
+        return self._add(deny_globs=tuple(g.lower() for g in names_of(globs)))
 
     def mask_fields(self, *fields: str | Iterable[str]) -> PolicyBuilder:
         """Fields shown masked and never filterable, as ``"model.field"``."""
-        self._mask.extend(_names(fields))
-        return self
+        return self._add(mask_fields=tuple(names_of(fields)))
 
     def tenant_scope(
         self,
@@ -89,23 +108,41 @@ class PolicyBuilder:
         """Scope reads and writes to the context's tenant by ``field_name``.
 
         Every registered model is scoped unless ``models`` lists the scoped ones or
-        ``exclude`` names the shared ones (a product catalogue, say).
+        ``exclude`` names the shared ones (a product catalogue, say). Called again, it adds
+        a scope (another field for other models); a model scoped by two fields is refused.
         """
-        self._tenant = (field_name, list(models) if models is not None else None, list(exclude))
-        return self
+        if not isinstance(field_name, str) or not field_name:
+            raise ValueError("tenant_scope takes the name of the tenant field")
+        scope = TenantScopeSpec(
+            field=field_name,
+            models=None if models is None else tuple(names_of((models,))),
+            exclude=tuple(names_of((exclude,))),
+        )
+        return self._add(tenant_scopes=(scope,))
 
     def soft_delete(self, model: ModelRef, field_name: str) -> PolicyBuilder:
         """Rows whose ``field_name`` is set (a nullable date/datetime) or true (a boolean)
         are deleted: invisible to reads; ``db.delete`` sets the field instead of deleting."""
-        self._soft_deletes.append((model, field_name))
-        return self
+        return self._add(soft_deletes=((model, field_name),))
 
     def row_limits(self, *, default: int | None = None, max: int | None = None) -> PolicyBuilder:
-        """Override the profile's page size (``default``) and the largest ``limit`` allowed."""
-        self._limits = (
-            positive_int(default, "default") if default is not None else None,
-            positive_int(max, "max") if max is not None else None,
-        )
+        """Override the profile's page size (``default``) and the largest ``limit`` allowed.
+
+        Each call sets the bounds it names; naming a bound already set to another value is
+        refused (``ValueError``)."""
+        changes: dict[str, int] = {}
+        for key, value in (("default_limit", default), ("max_limit", max)):
+            if value is None:
+                continue
+            positive_int(value, key.removesuffix("_limit"))
+            earlier = getattr(self._spec, key)
+            if earlier is not None and earlier != value:
+                raise ValueError(
+                    f"row_limits: {key.removesuffix('_limit')} is already {earlier}; "
+                    f"it can't also be {value}"
+                )
+            changes[key] = value
+        self._spec = replace(self._spec, **changes)
         return self
 
     # --- what the agent can change ----------------------------------------------------
@@ -113,8 +150,8 @@ class PolicyBuilder:
     def enable_writes(
         self,
         *,
-        models: Iterable[ModelRef],
-        writable_fields: Mapping[ModelRef, Iterable[str]] | None = None,
+        models: Iterable[ModelRef] = (),
+        writable_fields: Mapping[ModelRef, Iterable[str]] | Iterable[str] | None = None,
         require_reason: bool | None = None,
         require_idempotency_key: bool | None = None,
         max_affected_rows: int | None = None,
@@ -122,22 +159,26 @@ class PolicyBuilder:
     ) -> PolicyBuilder:
         """Let the agent write to ``models``, touching only ``writable_fields``.
 
+        ``writable_fields`` is ``{"Customer": ["preferred_name"]}`` or
+        ``["customer.preferred_name"]``; the models it names are opened to writes too, so
+        ``models`` is only needed for a model with no writable field (deletes only).
         ``max_affected_rows`` bounds one update or delete (above it the call escalates to
-        approval); unset, the profile's value holds (100 in ``DEFAULT_PROD``).
+        approval); unset, the profile's value holds (100 in ``DEFAULT_PROD``). Two calls
+        that set an option differently for one model are refused when the policy is built.
         """
         if max_affected_rows is not None:
             positive_int(max_affected_rows, "max_affected_rows")
-        self._writes.append(
-            {
-                "models": _names((models,)),
-                "writable_fields": {k: list(v) for k, v in (writable_fields or {}).items()},
-                "require_reason": require_reason,
-                "require_idempotency_key": require_idempotency_key,
-                "max_affected_rows": max_affected_rows,
-                "allow_cascade_delete": allow_cascade_delete,
-            }
+        spec = WritesSpec(
+            models=tuple(names_of((models,))),
+            writable_fields=_qualified_fields(writable_fields),
+            require_reason=require_reason,
+            require_idempotency_key=require_idempotency_key,
+            max_affected_rows=max_affected_rows,
+            allow_cascade_delete=allow_cascade_delete,
         )
-        return self
+        if not spec.models and not spec.writable_fields:
+            raise ValueError("enable_writes needs models=[...], writable_fields=..., or both")
+        return self._add(writes=(spec,))
 
     def validate(self, model: ModelRef, *validators: Callable[[Any], None]) -> PolicyBuilder:
         """Run ``validators`` before every write on ``model``, after its own ``full_clean``.
@@ -149,18 +190,17 @@ class PolicyBuilder:
         for validator in validators:
             if not callable(validator):
                 raise ValueError(f"a validator must be callable, not {validator!r}")
-        self._validators.append((model, validators))
-        return self
+        return self._add(validators=((model, tuple(validators)),))
 
     def max_writes_per_minute(self, n: int) -> PolicyBuilder:
-        """Executed write calls per principal over a sliding minute; past it: ``RATE_LIMITED``."""
-        self._max_writes_per_minute = positive_int(n, "max_writes_per_minute")
-        return self
+        """Executed write calls per principal over a sliding minute; past it: ``RATE_LIMITED``.
+        Given twice, the smaller limit applies."""
+        return self._add(max_writes_per_minute=(positive_int(n, "max_writes_per_minute"),))
 
     def require_approval(
         self,
         *,
-        tool: str | None = None,
+        tool: str | Iterable[str] | None = None,
         model: ModelRef | None = None,
         when: Callable[[Any], bool] | None = None,
         approvers: int = 1,
@@ -168,34 +208,34 @@ class PolicyBuilder:
     ) -> PolicyBuilder:
         """Hold matching writes for ``approvers`` distinct humans (never the requester).
 
-        ``when(call)`` narrows the rule; ``call`` has ``tool``, ``model``, ``data``, ``where``,
-        ``affected_rows``, ``reason`` and ``context``.
+        ``tool`` is a write tool (``"db.update"``), a list of them, or None for every write
+        tool. ``when(call)`` narrows the rule; ``call`` has ``tool``, ``model``, ``data``,
+        ``where``, ``affected_rows``, ``reason`` and ``context``.
         """
-        self._approvals.append(
-            approval_spec(
-                {
-                    "tool": tool,
-                    "model": model,
-                    "when": when,
-                    "approvers": approvers,
-                    "expires_in": expires_in,
-                }
-            )
-        )
-        return self
-
-    def bounded_burst(
-        self, *, model: ModelRef, max_calls: int, max_rows: int, per: timedelta
-    ) -> PolicyBuilder:
-        """Writes on ``model`` run freely up to ``max_calls`` calls and ``max_rows`` rows per
-        window ``per``; beyond that they escalate to approval (they are not denied)."""
-        self._bursts.append(
+        rule = approval_spec(
             {
+                "tool": tool,
                 "model": model,
-                **burst_spec({"max_calls": max_calls, "max_rows": max_rows, "per": per}),
+                "when": when,
+                "approvers": approvers,
+                "expires_in": expires_in,
             }
         )
-        return self
+        return self._add(approvals=(rule,))
+
+    def bounded_burst(
+        self,
+        *,
+        model: ModelRef,
+        per: timedelta,
+        max_calls: int | None = None,
+        max_rows: int | None = None,
+    ) -> PolicyBuilder:
+        """Writes on ``model`` run freely up to ``max_calls`` calls and ``max_rows`` rows per
+        window ``per`` (either bound alone, or both); beyond that they escalate to approval
+        (they are not denied)."""
+        bound = burst_spec({"max_calls": max_calls, "max_rows": max_rows, "per": per}, model)
+        return self._add(bursts=(bound,))
 
     # --- build ------------------------------------------------------------------------
 
@@ -205,6 +245,4 @@ class PolicyBuilder:
         Raises ``PolicyConfigurationError`` listing unknown or ambiguous models, unknown
         fields and contradictions (a writable field that is denied, say).
         """
-        from ormai_django.policy.assembly import PolicyAssembler
-
-        return PolicyAssembler(self).run()
+        return assemble(self._spec)

@@ -16,6 +16,7 @@ from ormai_django.policy.rules import (
     approval_spec,
     burst_spec,
 )
+from ormai_django.policy.spec import ApprovalSpec, BurstSpec
 
 ModelT = TypeVar("ModelT")
 
@@ -28,8 +29,8 @@ class AgentModelRules:
     writable_fields: tuple[str, ...] = ()
     mask_fields: tuple[str, ...] = ()
     deny_fields: tuple[str, ...] = ()
-    approval: tuple[Mapping[str, Any], ...] = ()
-    burst: Mapping[str, Any] | None = None
+    approval: tuple[ApprovalSpec, ...] = ()
+    burst: BurstSpec | None = None
     soft_delete_field: str | None = None
     validators: tuple[Callable[[Any], None], ...] = ()
 
@@ -50,8 +51,9 @@ def agent_model(
     ``writes`` is the write class: ``"none"`` (default), ``"reason"``,
     ``"approval"`` (every write waits for a human) or ``"burst"`` (free up to
     ``burst={"max_calls": 20, "max_rows": 100, "per": timedelta(minutes=1)}``,
-    then escalates to approval). ``approval`` holds ``require_approval`` keyword
-    dicts, e.g. ``[{"tool": "db.delete", "approvers": 2}]``.
+    then escalates to approval; either bound alone is fine). ``approval`` holds
+    ``require_approval`` keyword dicts, e.g. ``[{"tool": "db.delete", "approvers": 2}]``.
+    Fields are named as on the model (any case).
 
         @agent_model(writes="reason", writable_fields=["status"], soft_delete_field="deleted_at")
         class Order(models.Model): ...
@@ -60,7 +62,7 @@ def agent_model(
         raise ValueError(f"writes must be one of {WRITE_CLASSES}, not {writes!r}")
     if writes == "burst" and not burst:
         raise ValueError(
-            'writes="burst" needs burst={"max_calls": ..., "max_rows": ..., "per": ...}'
+            'writes="burst" needs burst={"max_calls": ..., "per": ...} (or "max_rows")'
         )
     writable_fields = tuple(writable_fields)
     if writable_fields and writes == "none":

@@ -4,7 +4,9 @@ callable returning one. Loaded once, lazily (after the app registry is ready).""
 from __future__ import annotations
 
 import threading
+from typing import Any
 
+from django.core.signals import setting_changed
 from django.utils.module_loading import import_string
 
 from ormai_django.conf import ormai_settings
@@ -61,3 +63,11 @@ def clear_policy_cache() -> None:
     global _cached
     with _lock:
         _cached = None
+
+
+def _on_setting_changed(*, setting: str, **kwargs: Any) -> None:
+    if setting == "ORMAI":
+        clear_policy_cache()
+
+
+setting_changed.connect(_on_setting_changed, dispatch_uid="ormai_django.policy.loading")

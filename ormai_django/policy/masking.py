@@ -12,6 +12,7 @@ from collections.abc import Callable
 from functools import lru_cache
 from typing import Any
 
+from django.core.signals import setting_changed
 from django.db import models
 from django.utils.module_loading import import_string
 
@@ -100,3 +101,11 @@ def get_masker() -> Any:
 
 def clear_masker_cache() -> None:
     get_masker.cache_clear()
+
+
+def _on_setting_changed(*, setting: str, **kwargs: Any) -> None:
+    if setting == "ORMAI":
+        clear_masker_cache()
+
+
+setting_changed.connect(_on_setting_changed, dispatch_uid="ormai_django.policy.masking")

@@ -1,4 +1,4 @@
-"""Narrowing a policy: the subset of it a capability token grants.
+"""Narrowing a policy: the subset of it a capability token grants (``Policy.narrowed``).
 
     narrowed = policy.narrowed(models=["Order", "Customer"], tools=["db.query", "db.update"])
 
@@ -6,7 +6,8 @@ The narrowed policy is an ordinary ``Policy``: a model left out is not registere
 (``db.describe`` doesn't show it, a call naming it is ``UNKNOWN_MODEL``, a filter through a
 relation to it is ``RELATION_DENIED``), a tool left out is denied (``TOOL_NOT_ALLOWED``),
 and ``read_only`` takes write permission away from every model. Nothing here can widen:
-whatever the narrowing names must already be granted.
+whatever the narrowing names must already be granted. These are the steps; ``Policy``
+puts them together.
 """
 
 from __future__ import annotations
@@ -14,22 +15,29 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import replace
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from django.db import models as db_models
 
-from ormai_django.policy.policy import WRITE_TOOLS, ModelPolicy
-
-if TYPE_CHECKING:
-    from ormai_django.policy.policy import Policy
+from ormai_django.errors import PolicyWideningError
+from ormai_django.policy.model_policy import ModelPolicy
 
 
-class PolicyWideningError(ValueError):
-    """A narrowing that would grant more than the policy does: a model or tool the policy
-    doesn't grant, or write tools where no model accepts writes."""
+class Grants(Protocol):
+    """What narrowing reads of the policy it narrows."""
+
+    models: tuple[ModelPolicy, ...]
+
+    def for_model(self, model: type[db_models.Model]) -> ModelPolicy | None: ...
+
+    def find_model(self, name: str) -> ModelPolicy | None: ...
+
+    @property
+    def model_names(self) -> tuple[str, ...]: ...
 
 
-def _chosen_models(policy: Policy, names: Iterable[Any]) -> tuple[ModelPolicy, ...]:
+def chosen_models(policy: Grants, names: Iterable[Any]) -> tuple[ModelPolicy, ...]:
+    """The policy's models that ``names`` names, in the policy's own order."""
     if isinstance(names, str | bytes):
         raise PolicyWideningError("models must be a list of model names, not one string")
     chosen: list[ModelPolicy] = []
@@ -37,7 +45,7 @@ def _chosen_models(policy: Policy, names: Iterable[Any]) -> tuple[ModelPolicy, .
         if isinstance(name, type) and issubclass(name, db_models.Model):
             found = policy.for_model(name)
         elif isinstance(name, str) and name.strip():
-            found = policy._by_name.get(name.strip().lower())
+            found = policy.find_model(name)
         else:
             raise PolicyWideningError(f"a model name must be a non-empty string, not {name!r}")
         if found is None:
@@ -51,17 +59,14 @@ def _chosen_models(policy: Policy, names: Iterable[Any]) -> tuple[ModelPolicy, .
     return tuple(mp for mp in policy.models if mp in chosen)
 
 
-def _chosen_tools(policy: Policy, names: Iterable[Any] | None) -> frozenset[str]:
-    from ormai_django.tools.registry import TOOLS
-
-    offered = frozenset(name for name in TOOLS if policy.allows_tool(name))
-    if names is None:
-        return offered
+def chosen_tools(offered: frozenset[str], names: Iterable[Any]) -> frozenset[str]:
+    """The tools of ``offered`` that ``names`` names (either spelling)."""
     if isinstance(names, str | bytes):
         raise PolicyWideningError("tools must be a list of tool names, not one string")
+    by_provider_name = {name.replace(".", "_"): name for name in offered}
     chosen = set()
     for name in names:
-        tool = name.replace("_", ".", 1) if isinstance(name, str) else name
+        tool = by_provider_name.get(name, name) if isinstance(name, str) else name
         if tool not in offered:
             raise PolicyWideningError(
                 f"the policy doesn't offer a tool {name!r}; it offers {', '.join(sorted(offered))}"
@@ -70,7 +75,8 @@ def _chosen_tools(policy: Policy, names: Iterable[Any] | None) -> frozenset[str]
     return frozenset(chosen)
 
 
-def _without_writes(mp: ModelPolicy) -> ModelPolicy:
+def without_writes(mp: ModelPolicy) -> ModelPolicy:
+    """``mp`` read-only."""
     fields = {
         name: replace(info, writable=False) if info.writable else info
         for name, info in mp.fields.items()
@@ -83,7 +89,7 @@ def _without_writes(mp: ModelPolicy) -> ModelPolicy:
     )
 
 
-def _within(mp: ModelPolicy, kept: set[type[db_models.Model]], dropped_any: bool) -> ModelPolicy:
+def within(mp: ModelPolicy, kept: set[type[db_models.Model]], dropped_any: bool) -> ModelPolicy:
     """``mp`` with no writable relation into a dropped model (its value could not be checked
     against the tenant) and, when models were dropped, no cascading delete (a cascade could
     reach them)."""
@@ -106,64 +112,4 @@ def _within(mp: ModelPolicy, kept: set[type[db_models.Model]], dropped_any: bool
             writable_fields=mp.writes.writable_fields - unreachable,
             allow_cascade_delete=False,
         ),
-    )
-
-
-def model_indexes(
-    model_policies: Iterable[ModelPolicy],
-) -> tuple[MappingProxyType, MappingProxyType]:
-    """``Policy._by_name`` and ``Policy._by_model`` for ``model_policies`` (a name that two
-    models share maps to None: ambiguous, the label must be used)."""
-    by_name: dict[str, ModelPolicy | None] = {}
-    by_model: dict[type, ModelPolicy] = {}
-    for mp in model_policies:
-        by_name[mp.label.lower()] = mp
-        key = mp.name.lower()
-        by_name[key] = None if key in by_name else mp
-        by_model[mp.model] = mp
-    return MappingProxyType(by_name), MappingProxyType(by_model)
-
-
-def narrow(
-    policy: Policy,
-    *,
-    models: Iterable[Any] | None = None,
-    tools: Iterable[Any] | None = None,
-    read_only: bool = False,
-) -> Policy:
-    """The subset of ``policy`` named; see ``Policy.narrowed``."""
-    if not isinstance(read_only, bool):
-        raise PolicyWideningError(f"read_only must be true or false, not {read_only!r}")
-    kept = policy.models if models is None else _chosen_models(policy, models)
-    if not kept:
-        raise PolicyWideningError("a narrowed policy needs at least one model")
-    offered = _chosen_tools(policy, None)
-    allowed = _chosen_tools(policy, tools)
-    writes_named = tools is not None and bool(allowed & set(WRITE_TOOLS))
-    if read_only or (tools is not None and not writes_named):
-        # No write tool, no writable model: describe says exactly what the caller can do.
-        kept = tuple(_without_writes(mp) for mp in kept)
-        allowed = allowed - set(WRITE_TOOLS)
-    else:
-        kept_models = {mp.model for mp in kept}
-        dropped_any = len(kept) < len(policy.models)
-        kept = tuple(_within(mp, kept_models, dropped_any) for mp in kept)
-        if writes_named and not any(mp.writes.enabled for mp in kept):
-            raise PolicyWideningError(
-                "write tools were asked for, but none of the models accepts writes under the policy"
-            )
-    kept_models = {mp.model for mp in kept}
-    by_name, by_model = model_indexes(kept)
-    return replace(
-        policy,
-        models=kept,
-        approval_rules=tuple(
-            rule
-            for rule in policy.approval_rules
-            if rule.model is None or rule.model in kept_models
-        ),
-        # None only where this policy itself offers every tool and none was taken away.
-        tools=None if policy.tools is None and allowed == offered else allowed,
-        _by_name=by_name,
-        _by_model=by_model,
     )

@@ -1,97 +1,35 @@
 """The built, immutable policy: what each registered model shows and accepts.
 
-A :class:`Policy` comes from :class:`~ormai_django.policy.builder.PolicyBuilder`;
-everything in it is resolved (model classes, field objects) and frozen, so the
-tools never parse a name from the policy at call time.
+A :class:`Policy` comes from :class:`~ormai_django.policy.builder.PolicyBuilder` (through
+its frozen :class:`~ormai_django.policy.spec.PolicySpec`); everything in it is resolved
+(model classes, field objects) and frozen, so the tools never parse a name from the policy
+at call time. The policy builds its own indexes (models by name and by class) from its
+models, so a narrowed copy (``dataclasses.replace``) indexes exactly what it keeps.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from dataclasses import field as dc_field
 from datetime import timedelta
+from types import MappingProxyType
 from typing import Any
 
 from django.db import models
 
-from ormai_django import errors
-from ormai_django.errors import ToolDenied, ToolError
+from ormai_django import codes, names
+from ormai_django.errors import PolicyWideningError, ToolError
+from ormai_django.policy import narrowing
+from ormai_django.policy.model_policy import ModelPolicy
 from ormai_django.policy.profiles import Profile
-
-WRITE_TOOLS = ("db.create", "db.update", "db.delete")
-
-# JSON-facing type of a field, for describe and the tool schemas.
-_TYPE_BY_INTERNAL = {
-    "AutoField": "integer",
-    "BigAutoField": "integer",
-    "SmallAutoField": "integer",
-    "IntegerField": "integer",
-    "BigIntegerField": "integer",
-    "SmallIntegerField": "integer",
-    "PositiveIntegerField": "integer",
-    "PositiveBigIntegerField": "integer",
-    "PositiveSmallIntegerField": "integer",
-    "FloatField": "number",
-    "DecimalField": "decimal",
-    "BooleanField": "boolean",
-    "NullBooleanField": "boolean",
-    "DateField": "date",
-    "DateTimeField": "datetime",
-    "TimeField": "time",
-    "DurationField": "duration",
-    "UUIDField": "uuid",
-    "JSONField": "json",
-    "BinaryField": "binary",
-}
-
-
-def field_type(model_field: models.Field) -> str:
-    if model_field.is_relation:
-        return "relation"
-    return _TYPE_BY_INTERNAL.get(model_field.get_internal_type(), "string")
-
-
-_PHONE_WORDS = frozenset({"phone", "telephone", "mobile", "cell", "tel", "fax", "msisdn"})
-
-
-def mask_kind(model_field: models.Field) -> str:
-    """How the default masker treats a masked field: ``email``, ``phone`` or ``redact``.
-
-    Judged by whole words of the name (``work_phone`` is a phone, ``hotel_name`` is not).
-    """
-    words = set(model_field.name.lower().split("_"))
-    if isinstance(model_field, models.EmailField) or "email" in words:
-        return "email"
-    if words & _PHONE_WORDS:
-        return "phone"
-    return "redact"
-
-
-@dataclass(frozen=True)
-class FieldInfo:
-    """One field an agent may see (denied fields have no FieldInfo at all)."""
-
-    name: str
-    field: models.Field = dc_field(repr=False, compare=False)
-    type: str
-    nullable: bool
-    primary_key: bool
-    masked: bool
-    mask_kind: str | None
-    writable: bool
-    is_tenant: bool
-    related_model: type[models.Model] | None = dc_field(default=None, compare=False)
-    choices: tuple[Any, ...] = ()
-
-    @property
-    def filterable(self) -> bool:
-        return not self.masked
 
 
 @dataclass(frozen=True)
 class ApprovalRule:
-    """``require_approval(...)``: a write matching it waits for ``approvers`` distinct humans."""
+    """``require_approval(...)``: a write matching it waits for ``approvers`` distinct humans.
+
+    ``tool`` None matches every write tool; ``model`` None every model."""
 
     tool: str | None
     model: type[models.Model] | None
@@ -100,81 +38,19 @@ class ApprovalRule:
     expires_in: timedelta | None = None
 
 
-@dataclass(frozen=True)
-class BurstRule:
-    """``bounded_burst(...)``: free up to the bound per window, then escalates to approval."""
-
-    model: type[models.Model]
-    max_calls: int
-    max_rows: int
-    per: timedelta
-
-
-@dataclass(frozen=True)
-class WriteRules:
-    write_class: str = "none"
-    writable_fields: frozenset[str] = frozenset()
-    require_reason: bool = True
-    require_idempotency_key: bool = False
-    max_affected_rows: int = 100
-    allow_cascade_delete: bool = False
-    # Callables given a WriteCheck; they raise django's ValidationError to refuse a write.
-    validators: tuple[Callable[[Any], None], ...] = dc_field(default=(), compare=False)
-
-    @property
-    def enabled(self) -> bool:
-        return self.write_class != "none"
-
-
-@dataclass(frozen=True)
-class ModelPolicy:
-    """What the policy says about one registered model."""
-
-    model: type[models.Model] = dc_field(compare=False)
-    name: str
-    label: str
-    # Mappings take part in equality but not in the hash (they are read-only views).
-    fields: Mapping[str, FieldInfo] = dc_field(hash=False)
-    aliases: Mapping[str, str] = dc_field(hash=False)
-    pk_name: str
-    tenant_field: str | None
-    soft_delete_field: str | None
-    writes: WriteRules
-    burst: BurstRule | None = None
-
-    @property
-    def visible_field_names(self) -> tuple[str, ...]:
-        return tuple(self.fields)
-
-    def field_named(self, name: str) -> FieldInfo | None:
-        """The visible field called ``name`` (or its attname, e.g. ``customer_id``)."""
-        info = self.fields.get(name)
-        if info is None and name in self.aliases:
-            info = self.fields.get(self.aliases[name])
-        return info
-
-    def has_field(self, name: str) -> bool:
-        """Whether the model has a field ``name`` (or attname), visible to agents or not."""
-        return any(name in (f.name, f.attname) for f in self.model._meta.concrete_fields)
-
-    def missing_field_error(self, name: str, where: str, offered: str) -> ToolError:
-        """The refusal for a name that is not a visible field: denied (the field exists but
-        agents can't use it) or unknown (``offered`` lists what the agent can use instead)."""
-        if self.has_field(name):
-            return ToolDenied(
-                errors.FIELD_DENIED,
-                f"{where}: the field {name!r} of {self.name} is not available to agents; "
-                "it can't be filtered, ordered, aggregated or selected.",
-                field=name,
-            )
-        return ToolError(
-            errors.UNKNOWN_FIELD,
-            f"{where}: {self.name} has no field {name!r}. {offered}",
-            field=name,
-        )
-
-    def filterable_names(self) -> list[str]:
-        return [n for n, fi in self.fields.items() if fi.filterable]
+def model_indexes(
+    model_policies: Iterable[ModelPolicy],
+) -> tuple[Mapping[str, ModelPolicy | None], Mapping[type, ModelPolicy]]:
+    """Models by lower-case label and class name (a class name two models share maps to
+    None: ambiguous, the label must be used), and by class."""
+    by_name: dict[str, ModelPolicy | None] = {}
+    by_model: dict[type, ModelPolicy] = {}
+    for mp in model_policies:
+        by_name[mp.label.lower()] = mp
+        key = mp.name.lower()
+        by_name[key] = None if key in by_name else mp
+        by_model[mp.model] = mp
+    return MappingProxyType(by_name), MappingProxyType(by_model)
 
 
 @dataclass(frozen=True)
@@ -189,30 +65,36 @@ class Policy:
     approval_rules: tuple[ApprovalRule, ...] = ()
     # The tools this policy offers (None: every tool); ``narrowed(tools=...)`` sets it.
     tools: frozenset[str] | None = None
-    # Indexes derived from ``models``.
-    _by_name: Mapping[str, ModelPolicy | None] = dc_field(
-        default_factory=dict, repr=False, compare=False
-    )
-    _by_model: Mapping[type, ModelPolicy] = dc_field(
-        default_factory=dict, repr=False, compare=False
-    )
+    # Indexes of ``models``, built by the policy itself.
+    _by_name: Mapping[str, ModelPolicy | None] = dc_field(init=False, repr=False, compare=False)
+    _by_model: Mapping[type, ModelPolicy] = dc_field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        by_name, by_model = model_indexes(self.models)
+        object.__setattr__(self, "_by_name", by_name)
+        object.__setattr__(self, "_by_model", by_model)
 
     def for_model(self, model: type[models.Model]) -> ModelPolicy | None:
         """The rules of a model class, or ``None`` when the model isn't registered."""
         return self._by_model.get(model)
 
+    def find_model(self, name: str) -> ModelPolicy | None:
+        """The registered model called ``name`` (class name or label, any case); ``None``
+        when it is unknown or ambiguous."""
+        return self._by_name.get(name.strip().lower())
+
     def resolve(self, name: Any) -> ModelPolicy:
         """The registered model an agent named, or a ``ToolError`` it can act on."""
         if not isinstance(name, str) or not name.strip():
             raise ToolError(
-                errors.INVALID_ARGUMENTS,
+                codes.INVALID_ARGUMENTS,
                 "'model' must be a model name string; "
                 f"registered models: {', '.join(self.model_names)}.",
             )
         key = name.strip().lower()
         if key not in self._by_name:
             raise ToolError(
-                errors.UNKNOWN_MODEL,
+                codes.UNKNOWN_MODEL,
                 f"Unknown model {name!r}. Registered models: {', '.join(self.model_names)}. "
                 "Call db.describe to see their fields.",
             )
@@ -220,23 +102,35 @@ class Policy:
         if found is None:
             labels = sorted(m.label for m in self.models if m.name.lower() == key)
             raise ToolError(
-                errors.UNKNOWN_MODEL,
+                codes.UNKNOWN_MODEL,
                 f"Model name {name!r} is ambiguous; use one of {', '.join(labels)}.",
             )
         return found
 
     @property
     def model_names(self) -> tuple[str, ...]:
-        names = [m.name for m in self.models]
-        return tuple(m.label if names.count(m.name) > 1 else m.name for m in self.models)
+        names_ = [m.name for m in self.models]
+        return tuple(m.label if names_.count(m.name) > 1 else m.name for m in self.models)
 
     @property
     def writes_enabled(self) -> bool:
         return any(m.writes.enabled for m in self.models)
 
     def allows_tool(self, name: str) -> bool:
-        """Whether this policy offers the tool ``name`` (``db.query``; dots, not underscores)."""
+        """Whether this policy offers the tool ``name`` (canonical: ``db.query``).
+
+        ``approval.status`` comes with the write tools: it is offered where a write can be
+        held, so wherever a write tool is offered and some model accepts writes.
+        """
+        if name == names.APPROVAL_STATUS:
+            return self.writes_enabled and any(
+                self.tools is None or tool in self.tools for tool in names.WRITE_TOOLS
+            )
         return self.tools is None or name in self.tools
+
+    def offered_tools(self) -> frozenset[str]:
+        """Every tool this policy offers, by canonical name."""
+        return frozenset(name for name in names.BUILTIN_TOOLS if self.allows_tool(name))
 
     def narrowed(
         self,
@@ -254,6 +148,36 @@ class Policy:
 
             support = policy.narrowed(models=["Order"], tools=["db.query", "db.get"])
         """
-        from ormai_django.policy.narrowing import narrow
-
-        return narrow(self, models=models, tools=tools, read_only=read_only)
+        if not isinstance(read_only, bool):
+            raise PolicyWideningError(f"read_only must be true or false, not {read_only!r}")
+        kept = self.models if models is None else narrowing.chosen_models(self, models)
+        if not kept:
+            raise PolicyWideningError("a narrowed policy needs at least one model")
+        offered = self.offered_tools()
+        allowed = offered if tools is None else narrowing.chosen_tools(offered, tools)
+        writes_named = tools is not None and bool(allowed & set(names.WRITE_TOOLS))
+        if read_only or (tools is not None and not writes_named):
+            # No write tool, no writable model: describe says exactly what the caller can do.
+            kept = tuple(narrowing.without_writes(mp) for mp in kept)
+            allowed = allowed - {*names.WRITE_TOOLS, names.APPROVAL_STATUS}
+        else:
+            kept_models = {mp.model for mp in kept}
+            dropped_any = len(kept) < len(self.models)
+            kept = tuple(narrowing.within(mp, kept_models, dropped_any) for mp in kept)
+            if writes_named and not any(mp.writes.enabled for mp in kept):
+                raise PolicyWideningError(
+                    "write tools were asked for, but none of the models accepts writes under "
+                    "the policy"
+                )
+        kept_models = {mp.model for mp in kept}
+        return replace(
+            self,
+            models=kept,
+            approval_rules=tuple(
+                rule
+                for rule in self.approval_rules
+                if rule.model is None or rule.model in kept_models
+            ),
+            # None only where this policy itself offers every tool and none was taken away.
+            tools=None if self.tools is None and allowed == offered else allowed,
+        )

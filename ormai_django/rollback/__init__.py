@@ -12,7 +12,7 @@ hard delete's re-creates the rows, cascaded ones included, parents first. A row 
 since the write is a conflict (``ROLLBACK_CONFLICT``) unless ``force``. See docs/rollback.md.
 """
 
-from ormai_django.rollback.errors import (
+from ormai_django.codes import (
     ALREADY_ROLLED_BACK,
     INVALID_ARGUMENTS,
     NOT_A_WRITE,
@@ -20,8 +20,8 @@ from ormai_django.rollback.errors import (
     ROLLBACK_CONFLICT,
     UNKNOWN_AUDIT_EVENT,
     UNKNOWN_RUN,
-    RollbackError,
 )
+from ormai_django.errors import RollbackError
 from ormai_django.rollback.service import (
     REVERSIBLE_TOOLS,
     ROLLBACK_TOOL,

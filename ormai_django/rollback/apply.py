@@ -16,13 +16,14 @@ from typing import Any
 from django.db import models
 from django.db.models import Case, F, Value, When
 
+from ormai_django.codes import ROLLBACK_CONFLICT
+from ormai_django.errors import RollbackError
+from ormai_django.orm.batches import batch_size, batches, with_pks
+from ormai_django.orm.history import write_history
 from ormai_django.rollback.bulk import BulkRestore, apply_bulk
-from ormai_django.rollback.errors import ROLLBACK_CONFLICT, RollbackError
 from ormai_django.rollback.ledger import FieldCodec, value_key
 from ormai_django.rollback.steps import DELETE, RECREATE, RowStep
-from ormai_django.writes.batches import batch_size, batches, with_pks
 from ormai_django.writes.deletes import collect_delete
-from ormai_django.writes.history import write_history
 
 
 def parents_first(models_: Iterable[type[models.Model]]) -> list[type[models.Model]]:

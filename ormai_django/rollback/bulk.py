@@ -17,16 +17,16 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass, field
-from itertools import repeat
 from typing import Any
 
 from django.db import connections, models
 from django.db.models import Q
 
-from ormai_django.rollback.errors import ROLLBACK_CONFLICT, RollbackError
+from ormai_django.codes import ROLLBACK_CONFLICT
+from ormai_django.errors import RollbackError
+from ormai_django.orm.batches import batches, key_batch_size, with_pks
+from ormai_django.orm.history import write_history
 from ormai_django.rollback.steps import GONE, RESTORE, RowStep
-from ormai_django.writes.batches import batches, key_batch_size, with_pks
-from ormai_django.writes.history import write_history
 
 # More distinct before-values than this and the rows are restored with a CASE per batch.
 MAX_GROUPS = 8
@@ -190,9 +190,9 @@ def _groups(
     if len(names) == 1 and not skip:
         # One field (what most updates set): one group when every row goes back to one value.
         (name,) = names
-        values = list(map(dict.get, item.befores, repeat(name)))
-        if values and values.count(values[0]) == len(values):
-            return {(values[0],): list(item.keys)}
+        first = item.befores[0].get(name) if item.befores else None
+        if item.befores and all(before.get(name) == first for before in item.befores):
+            return {(first,): list(item.keys)}
     groups: dict[tuple[Any, ...], list[Any]] = {}
     for key, before in zip(item.keys, item.befores, strict=True):
         if key not in skip:

@@ -7,8 +7,8 @@ import time
 from typing import Any
 
 from ormai_django.audit import record_event
+from ormai_django.errors import RollbackError
 from ormai_django.models import AuditEvent
-from ormai_django.rollback.errors import RollbackError
 
 ROLLBACK_TOOL = "rollback"
 

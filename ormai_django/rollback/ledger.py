@@ -9,16 +9,15 @@ uses the same shape, so a rollback can be rolled back.
 from __future__ import annotations
 
 import json
-from itertools import repeat
-from operator import contains
 from typing import Any, NamedTuple
 
 from django.apps import apps
 from django.core.exceptions import FieldDoesNotExist, ValidationError
 from django.db import models
 
-from ormai_django.rollback.errors import NOT_REVERSIBLE, RollbackError
-from ormai_django.tools.rows import json_native, to_json
+from ormai_django.codes import NOT_REVERSIBLE
+from ormai_django.errors import RollbackError
+from ormai_django.orm.rows import json_native, to_json
 
 CHANGED, CREATED, DELETED = "changed", "created", "deleted"
 
@@ -118,11 +117,7 @@ def value_key(value: Any) -> Any:
 def recorded_groups(event: Any) -> dict[type[models.Model], list[dict[str, Any]]]:
     """The ledger entries of an executed write's audit row, by model, in ledger order."""
     changes = event.changes or []
-    if (
-        set(map(type, changes)) <= {dict}
-        and all(map(contains, changes, repeat("pk")))
-        and not any(map(contains, changes, repeat("model")))
-    ):
+    if _all_of_the_events_model(changes):
         # Every row of the write's own model (what an update or a create records).
         return {resolve_model(event.model, event.id): changes} if changes else {}
     groups: dict[type[models.Model], list[dict[str, Any]]] = {}
@@ -138,6 +133,12 @@ def recorded_groups(event: Any) -> dict[type[models.Model], list[dict[str, Any]]
     return groups
 
 
+def _all_of_the_events_model(changes: list[Any]) -> bool:
+    """Whether every entry is a row of the write's own model (no ``"model"`` key): what an
+    update or a create records, and then the ledger needs no grouping."""
+    return all(type(entry) is dict and "pk" in entry and "model" not in entry for entry in changes)
+
+
 def as_rows(model: type[models.Model], entries: list[dict[str, Any]]) -> list[RecordedRow]:
     return [RecordedRow(model, e["pk"], e.get("before"), e.get("after")) for e in entries]
 
@@ -148,10 +149,6 @@ def uniform_after(entries: list[dict[str, Any]]) -> dict[str, Any] | None:
     first = entries[0].get("after")
     if not isinstance(first, dict) or not first:
         return None
-    # Scanned by map() and list.count(), not a Python loop: a ledger has 10,000 entries.
-    afters = list(map(dict.get, entries, repeat("after")))
-    if afters.count(first) != len(afters):
-        return None
-    if set(map(type, map(dict.get, entries, repeat("before")))) != {dict}:
+    if not all(e.get("after") == first and type(e.get("before")) is dict for e in entries):
         return None
     return first

@@ -16,6 +16,8 @@ from typing import Any
 from django.db import models
 from django.db.models.deletion import ProtectedError, RestrictedError
 
+from ormai_django.orm.batches import batch_size, batches, with_pks
+from ormai_django.orm.rows import json_native, to_json
 from ormai_django.rollback.bulk import BulkRestore, check_bulk
 from ormai_django.rollback.ledger import (
     CHANGED,
@@ -36,8 +38,6 @@ from ormai_django.rollback.steps import (
     SOFT_DELETE,
     RowStep,
 )
-from ormai_django.tools.rows import json_native, to_json
-from ormai_django.writes.batches import batch_size, batches, with_pks
 from ormai_django.writes.deletes import collect_delete
 from ormai_django.writes.operations import soft_delete_marker
 

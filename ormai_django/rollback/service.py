@@ -8,29 +8,29 @@ changes nothing and is audited too.
 
 from __future__ import annotations
 
-import gc
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from django.db import IntegrityError, router, transaction
 from django.utils import timezone
 
 from ormai_django.audit import safe_text
-from ormai_django.models import AuditEvent
-from ormai_django.policy.policy import WRITE_TOOLS
-from ormai_django.rollback.apply import apply_steps
-from ormai_django.rollback.bulk import BulkRestore, apply_bulk
-from ormai_django.rollback.errors import (
+from ormai_django.codes import (
     ALREADY_ROLLED_BACK,
     INVALID_ARGUMENTS,
     NOT_A_WRITE,
     ROLLBACK_CONFLICT,
     UNKNOWN_AUDIT_EVENT,
     UNKNOWN_RUN,
-    RollbackError,
 )
+from ormai_django.errors import RollbackError
+from ormai_django.models import AuditEvent
+from ormai_django.names import WRITE_TOOLS
+from ormai_django.policy.loading import get_policy
+from ormai_django.rollback.apply import apply_steps
+from ormai_django.rollback.bulk import BulkRestore, apply_bulk
 from ormai_django.rollback.events import (
     ROLLBACK_TOOL,
     default_reason,
@@ -93,7 +93,9 @@ def rollback_audit_id(
             )
         return [event]
 
-    result = _rollback(select, actor, dry_run, force, reason, policy, "", max_lines)
+    actor, reason = _checked(actor, reason)
+    request = RollbackRequest(select, actor, reason, dry_run, force, policy, "", max_lines)
+    result = _rollback(request)
     result["audit_id"] = result.pop("audit_ids")[0]
     return result
 
@@ -143,9 +145,11 @@ def rollback_run(
         skipped[:] = sorted(undone)
         return pending
 
-    result = _rollback(
-        select, actor, dry_run, force, reason, policy, RUN_PREFIX + run_id, max_lines
+    actor, reason = _checked(actor, reason)
+    request = RollbackRequest(
+        select, actor, reason, dry_run, force, policy, RUN_PREFIX + run_id, max_lines
     )
+    result = _rollback(request)
     result["skipped"] = skipped
     return result
 
@@ -180,6 +184,20 @@ def rollback_of(event: AuditEvent) -> str | None:
     )
 
 
+@dataclass(frozen=True)
+class RollbackRequest:
+    """One call of ``rollback_audit_id`` or ``rollback_run``: who asks, why, and how."""
+
+    select: Callable[[bool], list[AuditEvent]]  # the writes to undo (locked unless dry run)
+    actor: str
+    reason: str
+    dry_run: bool = False
+    force: bool = False
+    policy: Any = None
+    run_id: str = ""  # the rollbacks' own run id ("rollback:<run>" for a run)
+    max_lines: int | None = MAX_LINES
+
+
 def _checked(actor: Any, reason: Any) -> tuple[str, str]:
     if not isinstance(actor, str) or not actor.strip() or len(actor) > 200:
         raise RollbackError(
@@ -193,27 +211,16 @@ def _checked(actor: Any, reason: Any) -> tuple[str, str]:
     return actor.strip(), reason.strip()
 
 
-def _rollback(
-    select: Callable[[bool], list[AuditEvent]],
-    actor: Any,
-    dry_run: bool,
-    force: bool,
-    reason: Any,
-    policy: Any,
-    run_id: str,
-    max_lines: int | None,
-) -> dict[str, Any]:
+def _rollback(request: RollbackRequest) -> dict[str, Any]:
     started = time.perf_counter()
-    actor, reason = _checked(actor, reason)
-    if policy is None:
-        from ormai_django.policy.loading import get_policy
-
-        policy = get_policy()
+    actor, reason, dry_run, force = request.actor, request.reason, request.dry_run, request.force
+    policy = request.policy if request.policy is not None else get_policy()
     using = router.db_for_write(AuditEvent)
     events: list[AuditEvent] = []
+    run_id = request.run_id
     try:
-        with collector_paused(), transaction.atomic(using=using):
-            events = select(not dry_run)
+        with transaction.atomic(using=using):
+            events = request.select(not dry_run)
             # A bulk update whose rows are all as it left them is restored straight away;
             # anything else is planned and checked first, then applied.
             restored = None if dry_run else _restore_unchanged(events, actor, reason, using)
@@ -225,7 +232,9 @@ def _rollback(
                 )
                 plans, applied = [(event, planner.plan(event)) for event in events], []
             conflicts = [c for _, steps in plans for s in steps if s.conflicts for c in s.conflicts]
-            lines, truncated = table_lines((s for _, steps in plans for s in steps), max_lines)
+            lines, truncated = table_lines(
+                (s for _, steps in plans for s in steps), request.max_lines
+            )
             summary = {
                 "rolled_back": [e.id for e in events],
                 "restored_rows": sum(s.acting_count(force) for _, steps in plans for s in steps),
@@ -316,25 +325,6 @@ def _restore_unchanged(
             raise
         return None
     return None if changes is None else (item, changes)
-
-
-@contextmanager
-def collector_paused() -> Iterator[None]:
-    """Python's cyclic garbage collector, paused while a rollback runs.
-
-    Rolling back a 10,000-row write parses its ledger and builds the rollback's own: some
-    50,000 small dicts and strings, none in a reference cycle, all freed by reference
-    counting. Allocating them sets off collections that walk them again and again (about
-    8 ms of a 105 ms rollback, measured interleaved); the collector runs as usual once the
-    rollback is over. msgpack's documentation gives the same advice for large unpacks.
-    """
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
 
 
 def _conflict_message(conflicts: list[dict[str, Any]], blocking: list[dict[str, Any]]) -> str:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ormai_django import errors
+from ormai_django import codes
 from ormai_django.errors import ToolError
 
 
@@ -15,23 +15,12 @@ def check_arguments(
     unknown = sorted(k for k in arguments if k not in allowed)
     if unknown:
         raise ToolError(
-            errors.INVALID_ARGUMENTS,
+            codes.INVALID_ARGUMENTS,
             f"{tool} doesn't take {', '.join(map(repr, unknown))}; it takes {', '.join(allowed)}.",
         )
     missing = [k for k in required if arguments.get(k) is None]
     if missing:
         raise ToolError(
-            errors.INVALID_ARGUMENTS,
+            codes.INVALID_ARGUMENTS,
             f"{tool} needs {', '.join(map(repr, missing))}; it takes {', '.join(allowed)}.",
         )
-
-
-def limit_argument(value: Any, default: int, maximum: int) -> int:
-    if value is None:
-        return default
-    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= maximum:
-        raise ToolError(
-            errors.INVALID_ARGUMENTS,
-            f"'limit' must be an integer from 1 to {maximum}; use 'cursor' for more rows.",
-        )
-    return value

@@ -1,4 +1,9 @@
-"""The tools an agent can call: names, arguments, handlers."""
+"""The registry: every tool an agent can call, with its arguments and its handler.
+
+It stands above the handlers (``reads``, ``writes``) and below the runtime, which finds a
+call's tool here. Tools are named canonically with dots (``db.query``); ``find_tool``
+accepts the provider spelling (``db_query``) too.
+"""
 
 from __future__ import annotations
 
@@ -6,10 +11,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from ormai_django import errors
+from ormai_django import codes, names
 from ormai_django.errors import ToolError
-from ormai_django.tools import reads
-from ormai_django.tools.invocation import Invocation
+from ormai_django.invocation import Invocation
+from ormai_django.reads.aggregate import aggregate
+from ormai_django.reads.approval_status import approval_status
+from ormai_django.reads.describe import describe
+from ormai_django.reads.query import get, query
 from ormai_django.writes.pipeline import run_write
 
 
@@ -25,7 +33,7 @@ class ToolSpec:
     @property
     def provider_name(self) -> str:
         """The name for providers that forbid dots in function names: ``db_query``."""
-        return self.name.replace(".", "_")
+        return names.provider_name(self.name)
 
 
 HELD = (
@@ -42,7 +50,7 @@ TOOLS: dict[str, ToolSpec] = {
             "writable, and the lookups 'where' accepts. Call it first.",
             ("model",),
             (),
-            reads.describe,
+            describe,
         ),
         ToolSpec(
             "db.query",
@@ -50,14 +58,14 @@ TOOLS: dict[str, ToolSpec] = {
             "'limit' and 'cursor' (pass next_cursor back for the next page).",
             ("model", "where", "fields", "order_by", "limit", "cursor"),
             ("model",),
-            reads.query,
+            query,
         ),
         ToolSpec(
             "db.get",
             "Fetch one row of a model by its id.",
             ("model", "id", "fields"),
             ("model", "id"),
-            reads.get,
+            get,
         ),
         ToolSpec(
             "db.aggregate",
@@ -65,7 +73,7 @@ TOOLS: dict[str, ToolSpec] = {
             "grouped by fields.",
             ("model", "where", "aggregations", "group_by"),
             ("model", "aggregations"),
-            reads.aggregate,
+            aggregate,
         ),
         ToolSpec(
             "db.create",
@@ -96,17 +104,28 @@ TOOLS: dict[str, ToolSpec] = {
             run_write,
             writes=True,
         ),
+        ToolSpec(
+            "approval.status",
+            "Check on a write that came back 'pending_approval': its status (pending, "
+            "executed, denied, expired or failed), approvals so far and needed, when it "
+            "expires, and the executed call's result once it ran. Pass the approval_id the "
+            "write returned.",
+            ("approval_id",),
+            ("approval_id",),
+            approval_status,
+        ),
     )
 }
+BY_PROVIDER_NAME = {spec.provider_name: spec for spec in TOOLS.values()}
 
 
 def find_tool(name: Any) -> ToolSpec:
     """The tool called ``db.query`` or ``db_query``; ``UNKNOWN_TOOL`` otherwise."""
     if isinstance(name, str):
-        spec = TOOLS.get(name) or TOOLS.get(name.replace("_", ".", 1))
+        spec = TOOLS.get(name) or BY_PROVIDER_NAME.get(name)
         if spec is not None:
             return spec
     raise ToolError(
-        errors.UNKNOWN_TOOL,
+        codes.UNKNOWN_TOOL,
         f"Unknown tool {name!r}. Tools: {', '.join(TOOLS)} (or with '_' for '.').",
     )

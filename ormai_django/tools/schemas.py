@@ -11,10 +11,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from ormai_django.names import DB_TOOLS
+from ormai_django.orm.where import DATE_PARTS, LOOKUPS
+from ormai_django.policy.loading import get_policy
 from ormai_django.policy.policy import Policy
-from ormai_django.tools.reads import AGGREGATES
+from ormai_django.reads.aggregate import AGGREGATES
 from ormai_django.tools.registry import TOOLS, ToolSpec
-from ormai_django.tools.where import DATE_PARTS, LOOKUPS
 
 FORMATS = ("openai", "anthropic", "json_schema")
 
@@ -105,6 +107,10 @@ def _argument_schemas(policy: Policy) -> dict[str, dict[str, Any]]:
             "items": {"type": "string"},
             "description": "Fields to group by; the result is one object per group.",
         },
+        "approval_id": {
+            "type": "string",
+            "description": "The approval_id a held write returned (appr_...).",
+        },
     }
 
 
@@ -119,8 +125,11 @@ def input_schema(spec: ToolSpec, policy: Policy) -> dict[str, Any]:
     }
 
 
-def tool_definitions(policy: Policy | None = None, format: str = "openai") -> list[dict[str, Any]]:
-    """The tools this policy offers, in the shape ``format`` expects.
+def tool_definitions(
+    policy: Policy | None = None, format: str = "json_schema"
+) -> list[dict[str, Any]]:
+    """The tools this policy offers, in the shape ``format`` expects (the same default,
+    ``json_schema``, as ``GET tools/`` over HTTP).
 
     ``openai``: ``{"type": "function", "function": {"name": "db_query", ...}}``;
     ``anthropic``: ``{"name": "db_query", "description", "input_schema"}``;
@@ -129,15 +138,17 @@ def tool_definitions(policy: Policy | None = None, format: str = "openai") -> li
     if format not in FORMATS:
         raise ValueError(f"format must be one of {FORMATS}, not {format!r}")
     if policy is None:
-        from ormai_django.policy.loading import get_policy
-
         policy = get_policy()
     models_text = _models_summary(policy)
     definitions = []
     for spec in TOOLS.values():
         if (spec.writes and not policy.writes_enabled) or not policy.allows_tool(spec.name):
             continue
-        description = f"{spec.summary}\nModels and fields:\n{models_text}"
+        description = (
+            f"{spec.summary}\nModels and fields:\n{models_text}"
+            if spec.name in DB_TOOLS
+            else spec.summary
+        )
         schema = input_schema(spec, policy)
         if format == "openai":
             definitions.append(

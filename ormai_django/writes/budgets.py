@@ -12,7 +12,7 @@ import math
 import time
 from dataclasses import dataclass
 
-from ormai_django import errors
+from ormai_django import codes
 from ormai_django.errors import ToolDenied
 from ormai_django.models import WriteBudget
 
@@ -50,7 +50,7 @@ def reserve(principal: str, limit: int | None) -> BudgetSlot:
     if limit is not None and len(recent) >= limit:
         retry_after = max(1, math.ceil(min(recent) + WINDOW_SECONDS - now))
         raise ToolDenied(
-            errors.RATE_LIMITED,
+            codes.RATE_LIMITED,
             f"This agent may make at most {limit} writes per minute and has made {len(recent)}; "
             f"wait {retry_after} seconds, then send the call again.",
             retry_after=retry_after,

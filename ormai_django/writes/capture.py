@@ -23,7 +23,7 @@ from django.db import connections, models
 from django.db.models import F
 
 from ormai_django.fields import dumps
-from ormai_django.tools.rows import json_native
+from ormai_django.orm.rows import json_native
 
 VENDORS = ("sqlite", "postgresql")
 

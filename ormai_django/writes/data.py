@@ -12,17 +12,18 @@ from typing import Any
 from django.core.exceptions import ValidationError
 from django.db import models
 
-from ormai_django import errors
+from ormai_django import codes
 from ormai_django.errors import ToolDenied, ToolError
-from ormai_django.policy.policy import ModelPolicy, Policy
-from ormai_django.tools.scope import visible_rows
-from ormai_django.tools.values import to_field_value
+from ormai_django.orm.scope import visible_rows
+from ormai_django.orm.values import to_field_value
+from ormai_django.policy.model_policy import ModelPolicy
+from ormai_django.policy.policy import Policy
 
 
 def validation_error(fields: dict[str, list[str]]) -> ToolError:
     listed = "; ".join(f"{name}: {' '.join(messages)}" for name, messages in fields.items())
     return ToolError(
-        errors.VALIDATION_FAILED,
+        codes.VALIDATION_FAILED,
         f"The write doesn't pass the model's validation, so nothing was written ({listed}). "
         "Fix these values and send the call again.",
         fields=fields,
@@ -51,14 +52,14 @@ def writable_values(
             raise mp.missing_field_error(name, "'data'", f"Writable fields: {writable}.")
         if info is None or not info.writable:
             raise ToolDenied(
-                errors.FIELD_NOT_WRITABLE,
+                codes.FIELD_NOT_WRITABLE,
                 f"'data': {mp.name}.{name} is not writable by agents. Writable fields of "
                 f"{mp.name}: {writable}.",
                 field=name,
             )
         field = info.field
         if field.attname in cleaned:
-            raise ToolError(errors.INVALID_ARGUMENTS, f"'data' names {info.name} twice")
+            raise ToolError(codes.INVALID_ARGUMENTS, f"'data' names {info.name} twice")
         try:
             cleaned[field.attname] = _clean(policy, field, value, tenant_id)
         except ValidationError as exc:

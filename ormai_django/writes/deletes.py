@@ -15,12 +15,12 @@ from typing import Any
 from django.db import models
 from django.db.models.deletion import Collector, ProtectedError, RestrictedError
 
-from ormai_django import errors
+from ormai_django import codes
 from ormai_django.errors import ToolDenied
-from ormai_django.tools.rows import to_json
-from ormai_django.tools.scope import tenant_value
-from ormai_django.writes.batches import batch_size, batches
-from ormai_django.writes.history import history_model
+from ormai_django.orm.batches import batch_size, batches
+from ormai_django.orm.history import history_model
+from ormai_django.orm.rows import to_json
+from ormai_django.orm.scope import tenant_value
 from ormai_django.writes.operations import WriteOperation, full_row
 
 # A row the delete changes rather than removes: (model, field, pk, old value, new value).
@@ -132,7 +132,7 @@ class HardDeleteOperation(WriteOperation):
         except (ProtectedError, RestrictedError) as exc:
             blockers = sorted({o._meta.label for o in exc.args[1]})
             raise ToolDenied(
-                errors.CASCADE_NOT_ALLOWED,
+                codes.CASCADE_NOT_ALLOWED,
                 f"These {self.mp.name} rows can't be deleted: rows of {', '.join(blockers)} "
                 "protect them. Nothing was deleted.",
             ) from None
@@ -147,7 +147,7 @@ class HardDeleteOperation(WriteOperation):
         summary = ", ".join(f"{len(ids)} {label}" for label, ids in self.cascade.items())
         if not self.mp.writes.allow_cascade_delete:
             raise ToolDenied(
-                errors.CASCADE_NOT_ALLOWED,
+                codes.CASCADE_NOT_ALLOWED,
                 f"Deleting these {self.mp.name} rows would also delete or change {summary}; "
                 "the policy doesn't allow cascading deletes here. Delete or detach those "
                 "rows first, or ask a human.",
@@ -161,7 +161,7 @@ class HardDeleteOperation(WriteOperation):
                 continue  # many-to-many link rows belong to the rows they link
             if not self.within_tenant(model, pks, tenant):
                 raise ToolDenied(
-                    errors.CASCADE_NOT_ALLOWED,
+                    codes.CASCADE_NOT_ALLOWED,
                     f"Deleting these {self.mp.name} rows would cascade into {model._meta.label} "
                     "rows of another tenant, or rows whose tenant can't be checked; nothing was "
                     "deleted. Ask a human to look at this data.",

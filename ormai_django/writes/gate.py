@@ -7,8 +7,14 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
+from django.db.models import Count, Sum
+from django.utils import timezone
+
 from ormai_django.context import ToolContext
-from ormai_django.policy.policy import ModelPolicy, Policy
+from ormai_django.models import AuditEvent
+from ormai_django.names import WRITE_TOOLS
+from ormai_django.policy.model_policy import ModelPolicy
+from ormai_django.policy.policy import Policy
 
 logger = logging.getLogger("ormai_django")
 
@@ -82,25 +88,27 @@ def approval_needed(policy: Policy, mp: ModelPolicy, call: WriteCall) -> Approva
 def _beyond_burst(mp: ModelPolicy, call: WriteCall) -> str:
     """Why this write exceeds the model's burst bound (empty: within it). Counts the
     principal's executed writes on the model in the window, from the audit log."""
-    from django.db.models import Count, Sum
-    from django.utils import timezone
-
-    from ormai_django.models import AuditEvent
-
     burst = mp.burst
     done = AuditEvent.objects.filter(
         principal=call.context.principal,
         model=mp.label,
-        tool__in=("db.create", "db.update", "db.delete"),
+        tool__in=WRITE_TOOLS,
         outcome="ok",
         affected_rows__isnull=False,  # executed writes, not replays
         created_at__gte=timezone.now() - burst.per,
     ).aggregate(calls=Count("id"), rows=Sum("affected_rows"))
     calls, rows = done["calls"], done["rows"] or 0
     rows_now = max(call.affected_rows, 1)
-    if calls + 1 > burst.max_calls or rows + rows_now > burst.max_rows:
+    over_calls = burst.max_calls is not None and calls + 1 > burst.max_calls
+    over_rows = burst.max_rows is not None and rows + rows_now > burst.max_rows
+    if over_calls or over_rows:
+        bounds = " / ".join(
+            f"{n} {what}"
+            for n, what in ((burst.max_calls, "writes"), (burst.max_rows, "rows"))
+            if n is not None
+        )
         return (
-            f"beyond the burst of {burst.max_calls} writes / {burst.max_rows} rows per "
-            f"{int(burst.per.total_seconds())} s on {mp.name} ({calls} writes, {rows} rows so far)"
+            f"beyond the burst of {bounds} per {int(burst.per.total_seconds())} s on "
+            f"{mp.name} ({calls} writes, {rows} rows so far)"
         )
     return ""

@@ -16,7 +16,7 @@ from typing import Any
 
 from django.utils import timezone
 
-from ormai_django import errors
+from ormai_django import codes
 from ormai_django.errors import ToolError
 from ormai_django.models import IdempotencyRecord
 
@@ -42,7 +42,7 @@ def replay(record: IdempotencyRecord, tool: str, digest: str) -> dict[str, Any]:
     """The stored result, or ``IDEMPOTENCY_KEY_CONFLICT`` when the key did something else."""
     if record.tool != tool or record.arguments_hash != digest:
         raise ToolError(
-            errors.IDEMPOTENCY_KEY_CONFLICT,
+            codes.IDEMPOTENCY_KEY_CONFLICT,
             f"The idempotency_key {record.key!r} was already used by this agent for a "
             f"different call ({record.tool}). Use a new key for a new change; resend a "
             "retry with exactly the same arguments.",

@@ -19,19 +19,19 @@ from django.core.exceptions import ValidationError
 from django.db import models, router
 from django.utils import timezone
 
-from ormai_django import errors
+from ormai_django import codes
 from ormai_django.context import ToolContext
 from ormai_django.errors import ToolError
+from ormai_django.invocation import Invocation
+from ormai_django.orm.history import write_history
+from ormai_django.orm.rows import json_native, to_json
+from ormai_django.orm.scope import tenant_value, visible_rows
+from ormai_django.orm.values import to_field_value
+from ormai_django.orm.where import compile_where
 from ormai_django.policy.masking import get_masker, masking_function
-from ormai_django.tools.invocation import Invocation
-from ormai_django.tools.rows import json_native, to_json
-from ormai_django.tools.scope import tenant_value, visible_rows
-from ormai_django.tools.values import to_field_value
-from ormai_django.tools.where import compile_where
 from ormai_django.writes.capture import captures_in_database, ledger_text, locked_keys
 from ormai_django.writes.data import messages_of, validation_error, writable_values
 from ormai_django.writes.gate import WriteCall
-from ormai_django.writes.history import write_history
 from ormai_django.writes.request import WriteRequest
 
 MAX_IDS = 100
@@ -102,8 +102,31 @@ class WriteOperation:
         self.affected = 0
         self.ids: list[Any] = []
 
+    # --- the phases the pipeline runs, in this order --------------------------------
+
     def prepare(self) -> None:
-        """Checks that need no row: the data's fields and values."""
+        """Checks that need no row: the data's fields and values (before any SQL)."""
+
+    def measure(self) -> None:
+        """Lock the rows the write touches and set ``affected`` and ``ids`` (inside the
+        write's transaction)."""
+        raise NotImplementedError
+
+    def validate(self) -> None:
+        """Model validation and the policy's validators; raises ``VALIDATION_FAILED``."""
+        raise NotImplementedError
+
+    def preview(self) -> dict[str, Any]:
+        """What a dry run returns (``would_change``, ``truncated``...), computed without
+        changing anything or locking a row; also what a held call shows its approvers."""
+        raise NotImplementedError
+
+    def execute(self) -> list[dict[str, Any]] | orjson.Fragment:
+        """Run the write, its history rows included; returns the ledger (per row: pk,
+        before, after) for the audit row."""
+        raise NotImplementedError
+
+    # --- shared by the phases -----------------------------------------------------------
 
     def call(self) -> WriteCall:
         return WriteCall(
@@ -124,7 +147,7 @@ class WriteOperation:
 
     def not_found(self) -> ToolError:
         return ToolError(
-            errors.NOT_FOUND,
+            codes.NOT_FOUND,
             f"No {self.mp.name} with id {self.req.pk!r} is visible to you; "
             "use db.query to search for it.",
         )
@@ -322,7 +345,7 @@ class UpdateOperation(WriteOperation):
             or copied not in (None, self.affected)
         ):
             raise ToolError(
-                errors.WRITE_CONFLICT,
+                codes.WRITE_CONFLICT,
                 "The rows matching the write changed while it ran; it was rolled back and "
                 "nothing was changed. Send the call again.",
             )

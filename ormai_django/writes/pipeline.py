@@ -13,12 +13,12 @@ from typing import Any
 from django.db import IntegrityError, OperationalError, transaction
 from django.utils import timezone
 
-from ormai_django import errors, signals
+from ormai_django import codes, signals
 from ormai_django.audit import record_invocation
 from ormai_django.errors import ToolDenied, ToolError
+from ormai_django.invocation import Invocation
 from ormai_django.models import ApprovalRequest
-from ormai_django.tools.invocation import Invocation
-from ormai_django.tools.rows import utc_iso
+from ormai_django.orm.rows import utc_iso
 from ormai_django.writes import budgets, idempotency
 from ormai_django.writes.deletes import HardDeleteOperation
 from ormai_django.writes.gate import ApprovalNeed, approval_needed
@@ -103,7 +103,7 @@ def _after_rollback(
             if record is not None:
                 return _replay(inv, record, req, digest)
         raise ToolError(
-            errors.WRITE_CONFLICT,
+            codes.WRITE_CONFLICT,
             "The write collided with a concurrent change or a database constraint and was "
             "rolled back; nothing was changed. Read the rows again, then retry.",
         ) from None
@@ -111,7 +111,7 @@ def _after_rollback(
         getattr(exc.__cause__, "sqlstate", None) in RETRYABLE_SQLSTATES
     ):
         raise ToolError(
-            errors.WRITE_CONFLICT,
+            codes.WRITE_CONFLICT,
             "The write collided with a concurrent write (the database broke a deadlock) and "
             "was rolled back; nothing was changed. Send the call again.",
         ) from None
@@ -138,7 +138,7 @@ def _execute(
     ):
         # People approved a preview; a write that has grown since is not what they approved.
         raise ToolDenied(
-            errors.APPROVED_SCOPE_EXCEEDED,
+            codes.APPROVED_SCOPE_EXCEEDED,
             f"The approved write now matches {operation.affected} rows, more than the "
             f"{inv.approval.affected_rows} that were approved; nothing was changed. "
             "Ask again with a fresh preview.",

@@ -5,11 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from ormai_django import errors
+from ormai_django import codes
 from ormai_django.errors import ToolDenied, ToolError
-from ormai_django.policy.policy import ModelPolicy
-from ormai_django.tools.invocation import Invocation
-from ormai_django.tools.values import check_string, invalid
+from ormai_django.invocation import Invocation
+from ormai_django.orm.values import check_string, invalid
+from ormai_django.policy.model_policy import ModelPolicy
 
 MAX_REASON = 2000
 MAX_KEY = 200
@@ -38,7 +38,7 @@ def parse_write(inv: Invocation) -> WriteRequest:
     rules = mp.writes
     if not rules.enabled:
         raise ToolDenied(
-            errors.WRITE_NOT_ALLOWED,
+            codes.WRITE_NOT_ALLOWED,
             f"{mp.name} is read-only for agents; db.describe shows which models accept writes.",
         )
     dry_run = args.get("dry_run", False)
@@ -48,11 +48,11 @@ def parse_write(inv: Invocation) -> WriteRequest:
         raise invalid("'dry_run' must be true or false")
     reason = args.get("reason")
     if reason is not None and not isinstance(reason, str):
-        raise ToolDenied(errors.REASON_REQUIRED, "'reason' must be a sentence saying why.")
+        raise ToolDenied(codes.REASON_REQUIRED, "'reason' must be a sentence saying why.")
     reason = (reason or "").strip()
     if rules.require_reason and not reason:
         raise ToolDenied(
-            errors.REASON_REQUIRED,
+            codes.REASON_REQUIRED,
             f"Writes to {mp.name} need a 'reason': one sentence saying why, in the user's "
             "terms (it is recorded in the audit log and the row's history).",
         )
@@ -68,7 +68,7 @@ def parse_write(inv: Invocation) -> WriteRequest:
         inv.idempotency_key = key
     elif rules.require_idempotency_key and not dry_run:
         raise ToolDenied(
-            errors.IDEMPOTENCY_KEY_REQUIRED,
+            codes.IDEMPOTENCY_KEY_REQUIRED,
             f"Writes to {mp.name} need an 'idempotency_key': a unique string per intended "
             "change, sent again unchanged when you retry it.",
         )
@@ -84,7 +84,7 @@ def parse_write(inv: Invocation) -> WriteRequest:
             )
         if where is not None and (not isinstance(where, dict) or not where):
             raise ToolError(
-                errors.INVALID_ARGUMENTS,
+                codes.INVALID_ARGUMENTS,
                 f"{inv.tool} with 'where' needs a non-empty filter; it never touches a whole "
                 "table. Use 'id' for one row.",
             )

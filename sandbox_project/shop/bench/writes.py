@@ -32,10 +32,10 @@ from django.utils import timezone
 
 from ormai_django.approvals import approve
 from ormai_django.context import ToolContext
+from ormai_django.orm.history import write_history
 from ormai_django.policy.loading import get_policy
 from ormai_django.rollback import rollback_audit_id
 from ormai_django.runtime import execute
-from ormai_django.writes.history import write_history
 from sandbox_project.shop.bench.cases import Bench, Case, StatementCase, bench_policy
 
 WRITE_TENANT = 70

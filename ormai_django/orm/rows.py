@@ -8,10 +8,10 @@ from decimal import Decimal
 from typing import Any
 from uuid import UUID
 
-from ormai_django import errors
+from ormai_django import codes
 from ormai_django.errors import ToolError
 from ormai_django.policy.masking import get_masker, masking_function
-from ormai_django.policy.policy import FieldInfo, ModelPolicy, field_type
+from ormai_django.policy.model_policy import FieldInfo, ModelPolicy, field_type
 
 
 def to_json(value: Any) -> Any:
@@ -111,7 +111,7 @@ def select_fields(mp: ModelPolicy, requested: Any) -> list[FieldInfo]:
     if requested is None:
         return list(mp.fields.values())
     if not isinstance(requested, list) or not all(isinstance(n, str) for n in requested):
-        raise ToolError(errors.INVALID_ARGUMENTS, "'fields' must be a list of field names")
+        raise ToolError(codes.INVALID_ARGUMENTS, "'fields' must be a list of field names")
     chosen = [mp.fields[mp.pk_name]]
     for name in requested:
         info = mp.field_named(name)

@@ -12,16 +12,16 @@ from typing import Any
 from django.db import models
 from django.db.models import Q, QuerySet
 
-from ormai_django import errors
+from ormai_django import codes
 from ormai_django.errors import ToolDenied, ToolError
-from ormai_django.policy.policy import ModelPolicy
+from ormai_django.policy.model_policy import ModelPolicy
 
 
 def tenant_value(mp: ModelPolicy, tenant_id: Any) -> Any:
     """The context's tenant as the model's tenant field stores it; fails closed."""
     if tenant_id is None or tenant_id == "":
         raise ToolDenied(
-            errors.TENANT_REQUIRED,
+            codes.TENANT_REQUIRED,
             f"{mp.name} is tenant-scoped and this call's context names no tenant; "
             "the host must pass ToolContext(tenant_id=...).",
         )
@@ -31,7 +31,7 @@ def tenant_value(mp: ModelPolicy, tenant_id: Any) -> Any:
         return target.to_python(tenant_id)
     except Exception:
         raise ToolError(
-            errors.INVALID_CONTEXT, f"The context's tenant_id {tenant_id!r} is not valid."
+            codes.INVALID_CONTEXT, f"The context's tenant_id {tenant_id!r} is not valid."
         ) from None
 
 

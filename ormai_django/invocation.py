@@ -11,7 +11,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ormai_django.context import ToolContext
-from ormai_django.policy.policy import ModelPolicy, Policy
+from ormai_django.policy.model_policy import ModelPolicy
+from ormai_django.policy.policy import Policy
 
 
 @dataclass

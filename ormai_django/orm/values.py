@@ -17,9 +17,9 @@ from django.core.exceptions import ValidationError
 from django.db import models
 from django.utils import timezone
 
-from ormai_django import errors
+from ormai_django import codes
 from ormai_django.errors import ToolError
-from ormai_django.policy.policy import field_type
+from ormai_django.policy.model_policy import field_type
 
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
 MAX_STRING = 10_000
@@ -28,7 +28,7 @@ MAX_DECIMAL_EXPONENT = 100
 
 
 def invalid(message: str) -> ToolError:
-    return ToolError(errors.INVALID_ARGUMENTS, message)
+    return ToolError(codes.INVALID_ARGUMENTS, message)
 
 
 def check_string(value: str, where: str) -> str:

@@ -18,11 +18,12 @@ from typing import Any
 from django.db import models
 from django.db.models import Q
 
-from ormai_django import errors
+from ormai_django import codes
 from ormai_django.errors import ToolDenied
-from ormai_django.policy.policy import FieldInfo, ModelPolicy, Policy
-from ormai_django.tools import values
-from ormai_django.tools.scope import visibility
+from ormai_django.orm import values
+from ormai_django.orm.scope import visibility
+from ormai_django.policy.model_policy import FieldInfo, ModelPolicy
+from ormai_django.policy.policy import Policy
 
 LOOKUPS = (
     "exact",
@@ -91,7 +92,7 @@ class ResolvedPath:
 
 def masked_error(mp: ModelPolicy, name: str, where: str) -> ToolDenied:
     return ToolDenied(
-        errors.FIELD_DENIED,
+        codes.FIELD_DENIED,
         f"{where}: {mp.name}.{name} is masked; it can be read (masked) but not filtered, "
         "ordered, aggregated or reached through a relation.",
         field=name,
@@ -125,7 +126,7 @@ def resolve_path(policy: Policy, mp: ModelPolicy, key: str) -> ResolvedPath:
         target = policy.for_model(info.related_model)
         if target is None:
             raise ToolDenied(
-                errors.RELATION_DENIED,
+                codes.RELATION_DENIED,
                 f"{key!r}: {current.name}.{info.name} points to a model agents can't see; "
                 f"filter on the id ({info.name}) instead.",
                 field=info.name,
@@ -143,7 +144,7 @@ def resolve_path(policy: Policy, mp: ModelPolicy, key: str) -> ResolvedPath:
             )
     if len(rest) > 1 or (rest and rest[0] not in LOOKUPS):
         raise ToolDenied(
-            errors.LOOKUP_NOT_ALLOWED,
+            codes.LOOKUP_NOT_ALLOWED,
             f"{key!r}: lookup {'__'.join(rest)!r} is not allowed. Allowed lookups: "
             f"{', '.join(LOOKUPS)}; date parts: {', '.join(DATE_PARTS)}.",
         )

@@ -20,12 +20,12 @@ from django.core import signing
 from django.db import models
 from django.db.models import F, Q
 
-from ormai_django import errors
+from ormai_django import codes
 from ormai_django.conf import ormai_settings
 from ormai_django.errors import ToolError
-from ormai_django.policy.policy import FieldInfo
-from ormai_django.tools.rows import to_json
-from ormai_django.tools.values import to_field_value
+from ormai_django.orm.rows import to_json
+from ormai_django.orm.values import to_field_value
+from ormai_django.policy.model_policy import FieldInfo
 
 MAX_CURSOR_LENGTH = 2048
 
@@ -37,7 +37,7 @@ def fingerprint(*parts: Any) -> str:
 
 def _bad_cursor() -> ToolError:
     return ToolError(
-        errors.INVALID_CURSOR,
+        codes.INVALID_CURSOR,
         "'cursor' is not a cursor this query returned; pass next_cursor from the previous "
         "page unchanged, with the same model, where, order_by and fields, "
         "or omit it to start over.",

@@ -1,0 +1,89 @@
+"""``PolicySpec``: what a ``PolicyBuilder`` was told, as one public, frozen value.
+
+The builder only records; ``assembly.assemble(spec)`` resolves every name against the app
+registry and builds the ``Policy``. Names are kept as written (model classes, labels or
+class names; ``"model.field"`` strings), so the same spec can be assembled again.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from dataclasses import field as dc_field
+from datetime import timedelta
+from typing import Any
+
+from ormai_django.policy.profiles import DEFAULT_PROD, Profile
+
+# A model as a builder call names it: a class, "app_label.Model" or a class name.
+ModelRef = Any
+
+
+@dataclass(frozen=True)
+class TenantScopeSpec:
+    """``tenant_scope(field, models=..., exclude=...)``: ``models`` None means every
+    registered model (but those in ``exclude``)."""
+
+    field: str
+    models: tuple[ModelRef, ...] | None = None
+    exclude: tuple[ModelRef, ...] = ()
+
+
+@dataclass(frozen=True)
+class WritesSpec:
+    """One ``enable_writes(...)`` call; an option left None keeps the profile's value."""
+
+    models: tuple[ModelRef, ...] = ()
+    # ("model.field", ...): the writable fields, each qualified by its model.
+    writable_fields: tuple[str, ...] = ()
+    require_reason: bool | None = None
+    require_idempotency_key: bool | None = None
+    max_affected_rows: int | None = None
+    allow_cascade_delete: bool | None = None
+
+
+@dataclass(frozen=True)
+class ApprovalSpec:
+    """One ``require_approval(...)`` rule; ``tools`` None matches every write tool."""
+
+    tools: tuple[str, ...] | None = None
+    model: ModelRef | None = None
+    when: Callable[[Any], bool] | None = dc_field(default=None, compare=False)
+    approvers: int = 1
+    expires_in: timedelta | None = None
+
+
+@dataclass(frozen=True)
+class BurstSpec:
+    """One ``bounded_burst(...)``: either bound may be None (only the other one bounds)."""
+
+    model: ModelRef
+    per: timedelta
+    max_calls: int | None = None
+    max_rows: int | None = None
+
+
+@dataclass(frozen=True)
+class PolicySpec:
+    """Everything a policy is built from. ``PolicyBuilder.spec`` returns it."""
+
+    profile: Profile = DEFAULT_PROD
+    models: tuple[ModelRef, ...] = ()
+    # Lower-case fnmatch globs: on the field name, or on "model.field" when they hold a dot.
+    deny_globs: tuple[str, ...] = ()
+    # "model.field" strings.
+    mask_fields: tuple[str, ...] = ()
+    tenant_scopes: tuple[TenantScopeSpec, ...] = ()
+    # (model, field name) pairs.
+    soft_deletes: tuple[tuple[ModelRef, str], ...] = ()
+    # None: the profile's.
+    default_limit: int | None = None
+    max_limit: int | None = None
+    writes: tuple[WritesSpec, ...] = ()
+    validators: tuple[tuple[ModelRef, tuple[Callable[[Any], None], ...]], ...] = dc_field(
+        default=(), compare=False
+    )
+    # Every max_writes_per_minute(n) given; the smallest applies.
+    max_writes_per_minute: tuple[int, ...] = ()
+    approvals: tuple[ApprovalSpec, ...] = ()
+    bursts: tuple[BurstSpec, ...] = ()

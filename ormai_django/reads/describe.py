@@ -1,0 +1,64 @@
+"""``db.describe``: what the policy lets this context see and write, per model."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ormai_django.invocation import Invocation
+from ormai_django.orm.rows import to_json
+from ormai_django.orm.where import DATE_PARTS, LOOKUPS
+from ormai_django.policy.model_policy import ModelPolicy
+from ormai_django.policy.policy import Policy
+from ormai_django.reads.aggregate import AGGREGATES
+
+
+def describe_model(mp: ModelPolicy, policy: Policy) -> dict[str, Any]:
+    fields = []
+    for info in mp.fields.values():
+        entry: dict[str, Any] = {
+            "name": info.name,
+            "type": info.type,
+            "nullable": info.nullable,
+            "filterable": info.filterable,
+            "masked": info.masked,
+            "writable": info.writable,
+        }
+        if info.primary_key:
+            entry["primary_key"] = True
+        if info.choices:
+            entry["choices"] = [to_json(c) for c in info.choices]
+        if info.related_model is not None:
+            target = policy.for_model(info.related_model)
+            entry["relation"] = target.name if target else None
+            entry["traversable"] = target is not None
+        fields.append(entry)
+    writes = mp.writes
+    return {
+        "name": mp.name,
+        "label": mp.label,
+        "tenant_scoped": mp.tenant_field is not None,
+        "soft_delete": mp.soft_delete_field is not None,
+        "fields": fields,
+        "writes": {
+            "enabled": writes.enabled,
+            "class": writes.write_class,
+            "writable_fields": sorted(writes.writable_fields),
+            "require_reason": writes.require_reason,
+            "require_idempotency_key": writes.require_idempotency_key,
+            "max_affected_rows": writes.max_affected_rows,
+        },
+    }
+
+
+def describe(inv: Invocation) -> dict[str, Any]:
+    policy = inv.policy
+    name = inv.arguments.get("model")
+    chosen = [inv.resolve_model(name)] if name is not None else list(policy.models)
+    return {
+        "outcome": "ok",
+        "models": [describe_model(mp, policy) for mp in chosen],
+        "lookups": list(LOOKUPS),
+        "date_parts": list(DATE_PARTS),
+        "aggregates": list(AGGREGATES),
+        "limits": {"default": policy.default_limit, "max": policy.max_limit},
+    }
