@@ -56,7 +56,9 @@ class OrmaiSettings:
         if name not in DEFAULTS:
             raise AttributeError(f"Unknown ormai_django setting: {name!r}")
         if name not in self._cache:
-            user = getattr(settings, "ORMAI", None) or {}
+            user = getattr(settings, "ORMAI", None)
+            # Anything but a dict is a misconfiguration (system check E004): defaults apply.
+            user = user if isinstance(user, dict) else {}
             self._cache[name] = user.get(name, DEFAULTS[name])
         return self._cache[name]
 
