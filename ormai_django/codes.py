@@ -51,6 +51,9 @@ APPROVAL_NOT_PENDING = "APPROVAL_NOT_PENDING"
 APPROVER_IS_REQUESTER = "APPROVER_IS_REQUESTER"
 DUPLICATE_APPROVER = "DUPLICATE_APPROVER"
 INVALID_APPROVER = "INVALID_APPROVER"
+# Edits an approver made that the held call can't take (a field the agent may not write, a
+# value its validation refuses, a call with no data to edit).
+INVALID_EDITS = "INVALID_EDITS"
 # APPROVAL_EXPIRED (above) too: an approval past its expires_at.
 
 # --- Rollback (ormai_django.rollback.RollbackError) --------------------------------------

@@ -192,6 +192,14 @@ class ApprovalRequest(models.Model):
         null=True, blank=True, help_text="The requester's ToolContext, exactly as it was."
     )
     approvers_required = models.PositiveSmallIntegerField(default=1)
+    # Approve with changes: what approvers changed, the call as it now runs, its preview.
+    edits = LedgerJSONField(null=True, blank=True, help_text="Every edit approvers made.")
+    edited_call = LedgerJSONField(
+        null=True, blank=True, help_text="The call with the edits applied: what runs."
+    )
+    edited_preview = LedgerJSONField(null=True, blank=True)
+    # Bumped by each edit: only approvals of the current revision count.
+    revision = models.PositiveIntegerField(default=0)
     decided_at = models.DateTimeField(null=True, blank=True)
     result = LedgerJSONField(null=True, blank=True)
     failure = models.TextField(blank=True)
@@ -217,13 +225,18 @@ class ApprovalDecision(models.Model):
     approver = models.CharField(max_length=200)
     verdict = models.CharField(max_length=10, choices=Verdict.choices)
     note = models.TextField(blank=True)
+    # The changes this approver made to the call (approve with changes), if any.
+    edits = LedgerJSONField(null=True, blank=True)
+    # The revision of the call this decision is about (ApprovalRequest.revision).
+    revision = models.PositiveIntegerField(default=0)
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
         ordering = ("created_at",)
         constraints = [
             models.UniqueConstraint(
-                fields=("approval", "approver"), name="ormai_one_decision_per_approver"
+                fields=("approval", "approver", "revision"),
+                name="ormai_one_decision_per_approver_and_revision",
             )
         ]
 

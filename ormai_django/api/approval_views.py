@@ -22,6 +22,7 @@ from ormai_django.api.filters import APPROVAL_PARAMETERS, NewestFirstPagination,
 from ormai_django.api.responses import error_body
 from ormai_django.api.serializers import (
     ApprovalRequestSerializer,
+    ApproveRequestSerializer,
     DecisionRequestSerializer,
     DecisionResultSerializer,
     ErrorSerializer,
@@ -38,6 +39,7 @@ STATUS_BY_APPROVAL_CODE = {
     approvals.APPROVER_IS_REQUESTER: status.HTTP_403_FORBIDDEN,
     approvals.INVALID_APPROVER: status.HTTP_403_FORBIDDEN,
     approvals.APPROVAL_NOT_PENDING: status.HTTP_409_CONFLICT,
+    approvals.INVALID_EDITS: status.HTTP_400_BAD_REQUEST,
     approvals.APPROVAL_EXPIRED: status.HTTP_409_CONFLICT,
     approvals.DUPLICATE_APPROVER: status.HTTP_409_CONFLICT,
 }
@@ -102,32 +104,37 @@ class ApprovalRequestViewSet(OrmaiAPIMixin, viewsets.ReadOnlyModelViewSet):
             raise exceptions.NotFound("No such approval request.")
         return super().get_object()
 
-    def _decide(self, request: Request, pk: str, decide: Any) -> Response:
-        body = DecisionRequestSerializer(data=request.data)
+    def _decide(
+        self, request: Request, pk: str, decide: Any, body_class: Any = DecisionRequestSerializer
+    ) -> Response:
+        body = body_class(data=request.data)
         body.is_valid(raise_exception=True)
         if not PUBLIC_ID.fullmatch(str(pk)):
             return Response(
                 error_body(approvals.UNKNOWN_APPROVAL, f"No approval request {pk!r}."),
                 status=status.HTTP_404_NOT_FOUND,
             )
+        data = body.validated_data
+        options = {"edits": data["edits"]} if data.get("edits") is not None else {}
         try:
-            outcome = decide(pk, request.user.get_username(), body.validated_data["note"])
+            outcome = decide(pk, request.user.get_username(), data["note"], **options)
         except approvals.ApprovalError as exc:
             return Response(
-                error_body(exc.code, exc.message),
+                error_body(exc.code, exc.message, **exc.details),
                 status=STATUS_BY_APPROVAL_CODE.get(exc.code, status.HTTP_409_CONFLICT),
             )
         return Response({"approval_id": pk, **outcome})
 
     @extend_schema(
         operation_id="ormai_approvals_approve",
-        request=DecisionRequestSerializer,
+        request=ApproveRequestSerializer,
         responses=DECISION_RESPONSES,
     )
     @action(detail=True, methods=["post"])
     def approve(self, request: Request, pk: str) -> Response:
-        """Approve as the signed-in user; the held call runs when the last approval lands."""
-        return self._decide(request, pk, approvals.approve)
+        """Approve as the signed-in user (with ``edits``: approve with changes); the held call
+        runs when the last approval lands."""
+        return self._decide(request, pk, approvals.approve, ApproveRequestSerializer)
 
     @extend_schema(
         operation_id="ormai_approvals_deny",

@@ -55,6 +55,17 @@ class DecisionRequestSerializer(serializers.Serializer):
     )
 
 
+class ApproveRequestSerializer(DecisionRequestSerializer):
+    edits = serializers.DictField(
+        required=False,
+        allow_null=True,
+        default=None,
+        help_text="Approve with changes: field values that replace the held call's data "
+        "(only fields the agent may write). The edited call is validated and previewed again; "
+        "approvals of the earlier version no longer count.",
+    )
+
+
 class DecisionResultSerializer(serializers.Serializer):
     approval_id = serializers.CharField()
     status = serializers.CharField()
@@ -62,6 +73,12 @@ class DecisionResultSerializer(serializers.Serializer):
     approvers_required = serializers.IntegerField()
     result = serializers.DictField(
         allow_null=True, help_text="The executed call's outcome, once it ran."
+    )
+    edited = serializers.BooleanField(
+        required=False, help_text="Present (true) when the decision edited the call."
+    )
+    preview = serializers.DictField(
+        required=False, help_text="The edited call's new preview (a dry run's outcome)."
     )
 
 
@@ -86,7 +103,7 @@ class RollbackRequestSerializer(serializers.Serializer):
 class ApprovalDecisionSerializer(serializers.ModelSerializer):
     class Meta:
         model = ApprovalDecision
-        fields = ("approver", "verdict", "note", "created_at")
+        fields = ("approver", "verdict", "note", "edits", "revision", "created_at")
         read_only_fields = fields
 
 
@@ -115,6 +132,10 @@ class ApprovalRequestSerializer(serializers.ModelSerializer):
             "approvers_required",
             "approvals",
             "decisions",
+            "edits",
+            "edited_call",
+            "edited_preview",
+            "revision",
             "created_at",
             "expires_at",
             "decided_at",
@@ -129,6 +150,7 @@ class ApprovalRequestSerializer(serializers.ModelSerializer):
             1
             for decision in approval.decisions.all()
             if decision.verdict == ApprovalDecision.Verdict.APPROVE
+            and decision.revision == approval.revision
         )
 
 

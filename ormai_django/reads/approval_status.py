@@ -3,7 +3,8 @@
     execute({"name": "approval.status", "arguments": {"approval_id": "appr_01J..."}}, ctx)
     # {"outcome": "ok", "approval_id": ..., "status": "pending", "approvals": 0,
     #  "approvers_required": 1, "expires_at": "2026-...Z", "decided_at": None, "result": None,
-    #  "tool": "db.update", "model": "shop.Subscription", "audit_id": "aud_..."}
+    #  "tool": "db.update", "model": "shop.Subscription", "notes": [], "edited": False,
+    #  "edits": None, "audit_id": "aud_..."}
 
 A caller sees only the requests it made itself (same principal, same tenant): any other
 id, another agent's included, is ``UNKNOWN_APPROVAL``, so the tool can't tell whether an id
@@ -62,16 +63,28 @@ def status_of(approval: ApprovalRequest) -> dict[str, Any]:
     if status == ApprovalRequest.Status.PENDING and approval.expires_at <= timezone.now():
         status = str(ApprovalRequest.Status.EXPIRED)
     ran = status in (ApprovalRequest.Status.EXECUTED, ApprovalRequest.Status.FAILED)
+    decisions = list(approval.decisions.all())
     return {
         "outcome": "ok",
         "approval_id": approval.id,
         "status": status,
-        "approvals": approval.decisions.filter(verdict=ApprovalDecision.Verdict.APPROVE).count(),
+        "approvals": sum(
+            d.verdict == ApprovalDecision.Verdict.APPROVE and d.revision == approval.revision
+            for d in decisions
+        ),
         "approvers_required": approval.approvers_required,
         "expires_at": utc_iso(approval.expires_at),
         "decided_at": utc_iso(approval.decided_at),
         "tool": approval.tool,
         "model": approval.model,
+        # What the people deciding wrote: a denial's note is what to tell the user.
+        "notes": [
+            {"verdict": d.verdict, "note": d.note, "at": utc_iso(d.created_at)}
+            for d in decisions
+            if d.note
+        ],
+        "edited": approval.edited_call is not None,
+        "edits": approval.edits,
         "result": approval.result if ran else None,
     }
 
