@@ -32,6 +32,7 @@ _EXPORTS = {
     "DEFAULT_PROD": "ormai_django.policy.profiles",
     "DEFAULT_DEV": "ormai_django.policy.profiles",
     "agent_model": "ormai_django.policy.decorators",
+    "agent_tool": "ormai_django.domain.declarations",
     "get_policy": "ormai_django.policy.loading",
     # Deciding held calls, rolling writes back, granting capabilities.
     "approve": "ormai_django.approvals",
@@ -72,6 +73,7 @@ __all__ = [
     "adeny",
     "aexecute",
     "agent_model",
+    "agent_tool",
     "approve",
     "deny",
     "execute",
@@ -86,6 +88,7 @@ __all__ = [
 if TYPE_CHECKING:
     from ormai_django.approvals import aapprove, adeny, approve, deny
     from ormai_django.context import ToolContext
+    from ormai_django.domain.declarations import agent_tool
     from ormai_django.errors import (
         ApprovalError,
         CapabilityTokenError,

@@ -9,8 +9,12 @@ class OrmaiDjangoConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
+        from django.utils.module_loading import autodiscover_modules
+
         from ormai_django import checks
 
+        # Every installed app's agent_tools.py declares its domain tools (@agent_tool).
+        autodiscover_modules("agent_tools")
         checks.register()
         if find_spec("celery") is not None:
             # Notifications are posted by a Celery task; the core itself never needs Celery.

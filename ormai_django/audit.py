@@ -101,8 +101,10 @@ def record_event(
     idempotency_key: str = "",
     caused_by: Any = None,
     approval: Any = None,
+    returned: Any = None,
 ) -> Any:
-    """Append the ``AuditEvent`` of one call and return it."""
+    """Append the ``AuditEvent`` of one call and return it (``returned``: what a domain
+    tool's function returned)."""
     from ormai_django.models import AuditEvent
 
     error = result.get("error") or {}
@@ -120,6 +122,7 @@ def record_event(
         idempotency_key=safe_text(idempotency_key, limit=200),
         caused_by=caused_by,
         approval=approval,
+        result=returned,
         duration_ms=duration_ms,
     )
 
@@ -139,4 +142,5 @@ def record_invocation(inv: Any, result: Mapping[str, Any]) -> Any:
         idempotency_key=inv.idempotency_key,
         caused_by=inv.caused_by,
         approval=inv.approval,
+        returned=inv.returned,
     )

@@ -11,6 +11,10 @@
   ``ORMAI["API_AUTHENTICATION_CLASSES"]`` can't be imported (the HTTP API would answer 500).
 - ``ormai_django.W004``: ``settings.ORMAI`` has a key ormai_django doesn't know (a typo).
 - ``ormai_django.E004``: ``settings.ORMAI`` is not a dict.
+- ``ormai_django.E005``: two ``@agent_tool`` declarations share a name.
+- ``ormai_django.E006``: an ``@agent_tool``'s ``writes`` names a model that isn't installed.
+- ``ormai_django.E007``: ``allow_tools`` names a tool nobody declares.
+- ``ormai_django.E008``: the policy allows a domain tool that writes a model it doesn't register.
 """
 
 from __future__ import annotations
@@ -18,11 +22,13 @@ from __future__ import annotations
 from difflib import get_close_matches
 from typing import Any
 
+from django.apps import apps
 from django.conf import settings
 from django.core import checks
 from django.utils.module_loading import import_string
 
 from ormai_django.conf import DEFAULTS, ormai_settings
+from ormai_django.domain.declarations import CLASHES, REGISTRY
 from ormai_django.errors import PolicyConfigurationError
 from ormai_django.policy.loading import load_policy
 
@@ -150,6 +156,76 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckM
     return messages
 
 
+def check_domain_tools(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
+    """Domain tools: each name declared once, each model of ``writes`` installed, and every
+    tool the policy's ``allow_tools`` names declared."""
+    messages: list[checks.CheckMessage] = []
+    for earlier, later in CLASHES:
+        messages.append(
+            checks.Error(
+                f"The agent tool {later.name!r} is declared twice: by "
+                f"{earlier.function.__module__}.{earlier.function.__qualname__} and by "
+                f"{later.function.__module__}.{later.function.__qualname__}.",
+                hint="Give each @agent_tool a name of its own (a namespace per app helps).",
+                id="ormai_django.E005",
+            )
+        )
+    for tool in REGISTRY.values():
+        for ref in tool.writes:
+            if isinstance(ref, type):
+                continue
+            try:
+                apps.get_model(ref)
+            except (LookupError, ValueError):
+                messages.append(
+                    checks.Error(
+                        f"The agent tool {tool.name!r} writes {ref!r}, which is not an "
+                        "installed model.",
+                        hint="Name models as 'app_label.Model' (or pass the classes).",
+                        id="ormai_django.E006",
+                    )
+                )
+    if ormai_settings.POLICY:
+        try:
+            policy = load_policy(ormai_settings.POLICY)
+        except PolicyConfigurationError:
+            return messages  # E001 reports it
+        messages += _undeclared_allowed(policy)
+    return messages
+
+
+def _undeclared_allowed(policy: Any) -> list[checks.CheckMessage]:
+    messages = []
+    for name in sorted(policy.domain_tools):
+        tool = REGISTRY.get(name)
+        if tool is None:
+            messages.append(
+                checks.Error(
+                    f"allow_tools names {name!r}, which no @agent_tool declares.",
+                    hint="Declare it in an app's agent_tools.py (autodiscovered), or fix the "
+                    "name in allow_tools.",
+                    id="ormai_django.E007",
+                )
+            )
+            continue
+        for ref in tool.writes:
+            try:
+                model = ref if isinstance(ref, type) else apps.get_model(ref)
+            except (LookupError, ValueError):
+                continue  # E006
+            if policy.for_model(model) is None:
+                messages.append(
+                    checks.Error(
+                        f"The policy allows {name!r}, which writes {model._meta.label}, but "
+                        "doesn't register that model; every call of the tool is refused.",
+                        hint="Add the model to register_models (its tenant scope and soft "
+                        "delete then apply to what the tool touches).",
+                        id="ormai_django.E008",
+                    )
+                )
+    return messages
+
+
 def _has_history(model: type) -> bool:
     # django-simple-history marks every model it tracks this way.
     return hasattr(model._meta, "simple_history_manager_attribute")
@@ -160,3 +236,4 @@ def register() -> None:
     checks.register(check_masker, "ormai_django")
     checks.register(check_api_classes, "ormai_django")
     checks.register(check_settings, "ormai_django")
+    checks.register(check_domain_tools, "ormai_django")

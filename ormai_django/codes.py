@@ -39,6 +39,14 @@ APPROVAL_EXPIRED = "APPROVAL_EXPIRED"
 APPROVED_SCOPE_EXCEEDED = "APPROVED_SCOPE_EXCEEDED"
 # A tool the caller's (narrowed) policy doesn't offer, e.g. a write under a read-only token.
 TOOL_NOT_ALLOWED = "TOOL_NOT_ALLOWED"
+# A domain tool that changed a row of another tenant (rolled back).
+CROSS_TENANT_WRITE = "CROSS_TENANT_WRITE"
+
+# --- Domain tools, outcome "error": the tool's own code did what it must not --------------
+# A change to a model the tool doesn't declare in writes=[...] (rolled back).
+UNDECLARED_WRITE = "UNDECLARED_WRITE"
+# A write the pipeline can't record row by row: raw SQL, update() on another manager (rolled back).
+UNCAPTURED_WRITE = "UNCAPTURED_WRITE"
 
 # --- Capability tokens (ormai_django.tokens): refused credentials ------------------------
 TOKEN_INVALID = "TOKEN_INVALID"
@@ -62,8 +70,11 @@ ROLLBACK_CONFLICT = "ROLLBACK_CONFLICT"
 NOT_A_WRITE = "NOT_A_WRITE"
 UNKNOWN_AUDIT_EVENT = "UNKNOWN_AUDIT_EVENT"
 UNKNOWN_RUN = "UNKNOWN_RUN"
-# The ledger names a model, field or value the project no longer has.
+# The ledger names a model, field or value the project no longer has, or the write can't be
+# undone at all (an irreversible domain tool's).
 NOT_REVERSIBLE = "NOT_REVERSIBLE"
+# A domain tool's own inverse (compensate=) refused to run.
+COMPENSATION_FAILED = "COMPENSATION_FAILED"
 # INVALID_ARGUMENTS (above) too: a bad actor, reason or run id.
 
 # --- Who a surface acts as (the MCP server's options) ------------------------------------

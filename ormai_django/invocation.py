@@ -32,6 +32,8 @@ class Invocation:
     approval: Any = None
     # Set when the call wrote its own audit row, inside its transaction.
     audit_event: Any = None
+    # What a domain tool's function returned, for the audit row.
+    returned: Any = None
     started: float = field(default_factory=time.perf_counter)
 
     def resolve_model(self, name: Any) -> ModelPolicy:

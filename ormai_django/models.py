@@ -64,6 +64,8 @@ class AuditEvent(models.Model):
     error_message = models.TextField(blank=True)
     affected_rows = models.IntegerField(null=True, blank=True)
     changes = LedgerJSONField(null=True, blank=True)
+    # What a domain tool's function returned (its compensation receives it).
+    result = LedgerJSONField(null=True, blank=True)
     caused_by = models.ForeignKey(
         "self",
         null=True,

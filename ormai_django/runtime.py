@@ -135,7 +135,7 @@ def run_call(
             raise ToolDenied(
                 codes.TOOL_NOT_ALLOWED,
                 f"{spec.name} is not allowed for this caller; allowed tools: "
-                f"{', '.join(sorted(policy.tools or ())) or 'none'}. "
+                f"{', '.join(sorted(policy.offered_tools())) or 'none'}. "
                 "Don't retry it; tell the user.",
                 tool=spec.name,
             )

@@ -85,6 +85,9 @@ TIME_ZONE = "UTC"
 USE_I18N = True
 USE_TZ = True
 STATIC_URL = "static/"
+# Emails (the receipts shop.send_receipt_email sends) stay in memory: nothing leaves the sandbox.
+EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+DEFAULT_FROM_EMAIL = "shop@sandbox.example"
 
 ORMAI = {
     "POLICY": "sandbox_project.shop.policy.build_policy",

@@ -37,7 +37,9 @@ LAYERS: list[tuple[str, ...]] = [
     ("orm", "tokens"),
     ("invocation", "audit"),
     # The tool handlers: what each tool does.
-    ("reads", "writes", "domain"),
+    ("reads", "writes"),
+    # Domain tools: the project's own functions, run as writes.
+    ("domain",),
     # The registry and the tool definitions, over every handler.
     ("tools",),
     ("runtime",),

@@ -1,9 +1,10 @@
 """Approve with changes: an approver corrects the held call's data before it runs.
 
 Only what the agent itself could set may change: for ``db.create`` and ``db.update``, the
-model's writable fields (under the requester's policy). The edited call is validated and
-previewed again through the pipeline (a dry run, audited and linked to the approval), so
-a correction the model's validation refuses is refused here, before any approval counts.
+model's writable fields (under the requester's policy); for a domain tool, its input
+fields. The edited call is validated and previewed again through the pipeline (a dry run,
+audited and linked to the approval), so a correction the model's validation (or the tool's
+rules) refuses is refused here, before any approval counts.
 """
 
 from __future__ import annotations
@@ -12,6 +13,8 @@ from typing import Any
 
 from ormai_django import codes, names
 from ormai_django.approvals.requester import call_to_run, requester_context
+from ormai_django.domain.declarations import declared
+from ormai_django.domain.operation import editable_fields
 from ormai_django.errors import ApprovalError, ToolError
 from ormai_django.models import ApprovalRequest, AuditEvent
 from ormai_django.policy.policy import Policy
@@ -34,13 +37,18 @@ def edited_call(
         )
     call = call_to_run(approval)
     tool = call.get("name")
-    if tool not in EDITABLE_TOOLS:
+    domain_tool = declared(tool) if isinstance(tool, str) else None
+    if tool not in EDITABLE_TOOLS and domain_tool is None:
         raise ApprovalError(
             codes.INVALID_EDITS,
             f"A held {tool} call has no data to edit; approve it or deny it as it is.",
         )
     arguments = dict(call.get("arguments") or {})
-    writable = _writable_fields(policy, arguments.get("model"))
+    if domain_tool is not None:
+        # A domain tool's input fields (not reason, key or dry_run) are what may change.
+        writable = set(editable_fields(domain_tool))
+    else:
+        writable = _writable_fields(policy, arguments.get("model"))
     refused = sorted(str(name) for name in edits if name not in writable)
     if refused:
         allowed = ", ".join(sorted(writable)) or "none"
@@ -50,7 +58,10 @@ def edited_call(
             f"not {', '.join(refused)}.",
             fields=refused,
         )
-    arguments["data"] = {**(arguments.get("data") or {}), **edits}
+    if domain_tool is not None:
+        arguments.update(edits)
+    else:
+        arguments["data"] = {**(arguments.get("data") or {}), **edits}
     edited = {"name": tool, "arguments": arguments}
     preview = run_call(
         {"name": tool, "arguments": {**arguments, "dry_run": True}},

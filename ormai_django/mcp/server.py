@@ -29,7 +29,7 @@ from ormai_django.mcp.results import tool_result
 from ormai_django.names import APPROVAL_STATUS
 from ormai_django.policy.policy import Policy
 from ormai_django.runtime import execute
-from ormai_django.tools.registry import TOOLS
+from ormai_django.tools.registry import find_tool
 from ormai_django.tools.schemas import tool_definitions
 from ormai_django.version import __version__
 
@@ -56,7 +56,7 @@ TOKEN_EXPIRED_DENIAL = ToolDenied(
 def _annotations(name: str) -> types.ToolAnnotations:
     if name == APPROVAL_STATUS:
         return types.ToolAnnotations(title="Approval status", read_only_hint=True)
-    spec = TOOLS[name]
+    spec = find_tool(name)
     if not spec.writes:
         return types.ToolAnnotations(read_only_hint=True, open_world_hint=False)
     return types.ToolAnnotations(
@@ -72,7 +72,7 @@ def mcp_tools(policy: Policy, tool_names: ToolNames = "dotted") -> list[types.To
     write tool), in ``tool_definitions``' JSON Schema shape."""
     tools = []
     for definition in tool_definitions(policy, format="json_schema"):
-        spec = TOOLS[definition["name"]]
+        spec = find_tool(definition["name"])
         tools.append(
             types.Tool(
                 name=spec.name if tool_names == "dotted" else spec.provider_name,

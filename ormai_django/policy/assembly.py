@@ -27,7 +27,7 @@ from ormai_django.policy.model_policy import (
     field_type,
     mask_kind,
 )
-from ormai_django.policy.policy import ApprovalRule, Policy
+from ormai_django.policy.policy import ApprovalRule, Policy, ToolRules
 from ormai_django.policy.resolution import ModelNameError, resolve_model
 from ormai_django.policy.rules import WRITE_CLASSES
 from ormai_django.policy.spec import ApprovalSpec, BurstSpec, ModelRef, PolicySpec
@@ -139,7 +139,8 @@ class _Assembly:
             if model is not None:
                 self.set_soft_delete(self.drafts[model], name, "soft_delete")
         self.apply_writes()
-        approval_rules = self.apply_approvals()
+        domain_tools = self.apply_tools()
+        approval_rules = self.apply_approvals(domain_tools)
         self.apply_bursts()
 
         default_limit = spec.default_limit or self.profile.default_limit
@@ -157,6 +158,7 @@ class _Assembly:
             max_limit=max_limit,
             max_writes_per_minute=min(spec.max_writes_per_minute, default=None),
             approval_rules=approval_rules,
+            domain_tools=MappingProxyType(domain_tools),
         )
 
     def apply_decorator(self, draft: _ModelDraft) -> None:
@@ -255,15 +257,48 @@ class _Assembly:
             for model, name in fields:
                 self.drafts[model].writable.add(name)
 
-    def apply_approvals(self) -> tuple[ApprovalRule, ...]:
+    def apply_tools(self) -> dict[str, ToolRules]:
+        """The domain tools ``allow_tools`` names (whether each is declared is checked by
+        the system check: the policy knows tools by name only)."""
+        found: dict[str, ToolRules] = {}
+        for spec in self.spec.tools:
+            for name in spec.names:
+                if not names.TOOL_NAME.match(name) or name in names.BUILTIN_TOOLS:
+                    self.problems.append(
+                        f"allow_tools: {name!r} is not a domain tool's name (dotted words like "
+                        "'billing.refund_invoice'; the db.* tools need no allow_tools)"
+                    )
+                    continue
+                require_key = (
+                    self.profile.require_idempotency_key
+                    if spec.require_idempotency_key is None
+                    else spec.require_idempotency_key
+                )
+                earlier = found.setdefault(name, ToolRules(name, require_key))
+                if earlier.require_idempotency_key != require_key:
+                    self.problems.append(
+                        f"allow_tools: {name} is allowed twice with different "
+                        "require_idempotency_key"
+                    )
+        return found
+
+    def apply_approvals(self, domain_tools: dict[str, ToolRules]) -> tuple[ApprovalRule, ...]:
         rules = []
+        by_provider_name = {names.provider_name(n): n for n in (*names.WRITE_TOOLS, *domain_tools)}
         for spec, model_ref in self.approvals:
             tools: list[str | None] = []
             for tool in spec.tools or (None,):
-                canonical = None if tool is None else tool.replace("_", ".", 1)
-                if canonical is not None and canonical not in names.WRITE_TOOLS:
+                canonical = None if tool is None else by_provider_name.get(tool, tool)
+                if canonical is not None and canonical not in (*names.WRITE_TOOLS, *domain_tools):
                     self.problems.append(
-                        f"require_approval: tool {tool!r} is not one of {names.WRITE_TOOLS}"
+                        f"require_approval: tool {tool!r} is not one of {names.WRITE_TOOLS} "
+                        "nor a domain tool allow_tools names"
+                    )
+                    continue
+                if canonical in domain_tools and model_ref is not None:
+                    self.problems.append(
+                        f"require_approval: a rule on the domain tool {canonical} takes no "
+                        "model (the tool says what it writes); narrow it with when=..."
                     )
                     continue
                 tools.append(canonical)

@@ -36,7 +36,13 @@ from ormai_django.policy.rules import (
     names_of,
     positive_int,
 )
-from ormai_django.policy.spec import ModelRef, PolicySpec, TenantScopeSpec, WritesSpec
+from ormai_django.policy.spec import (
+    ModelRef,
+    PolicySpec,
+    TenantScopeSpec,
+    ToolsSpec,
+    WritesSpec,
+)
 
 
 def _model_label(ref: ModelRef) -> str:
@@ -236,6 +242,24 @@ class PolicyBuilder:
         (they are not denied)."""
         bound = burst_spec({"max_calls": max_calls, "max_rows": max_rows, "per": per}, model)
         return self._add(bursts=(bound,))
+
+    def allow_tools(
+        self, names: Iterable[str], *, require_idempotency_key: bool | None = None
+    ) -> PolicyBuilder:
+        """Offer the domain tools ``names`` (``@agent_tool`` declarations, by their dotted
+        names); every other domain tool is ``TOOL_NOT_ALLOWED``. ``require_idempotency_key``
+        (default: the profile's) refuses a call of them without one.
+
+            .allow_tools(["billing.refund_invoice"], require_idempotency_key=True)
+        """
+        if isinstance(names, str):
+            names = [names]
+        names = tuple(names)
+        if not names or not all(isinstance(n, str) and n for n in names):
+            raise ValueError("allow_tools takes a list of tool names")
+        if require_idempotency_key is not None and not isinstance(require_idempotency_key, bool):
+            raise ValueError("require_idempotency_key must be True, False or None")
+        return self._add(tools=(ToolsSpec(names, require_idempotency_key),))
 
     # --- build ------------------------------------------------------------------------
 

@@ -26,6 +26,14 @@ from ormai_django.policy.profiles import Profile
 
 
 @dataclass(frozen=True)
+class ToolRules:
+    """What the policy says about one domain tool it offers (``allow_tools``)."""
+
+    name: str
+    require_idempotency_key: bool = False
+
+
+@dataclass(frozen=True)
 class ApprovalRule:
     """``require_approval(...)``: a write matching it waits for ``approvers`` distinct humans.
 
@@ -65,6 +73,8 @@ class Policy:
     approval_rules: tuple[ApprovalRule, ...] = ()
     # The tools this policy offers (None: every tool); ``narrowed(tools=...)`` sets it.
     tools: frozenset[str] | None = None
+    # The domain tools it offers (allow_tools), by name.
+    domain_tools: Mapping[str, ToolRules] = dc_field(default_factory=dict, hash=False)
     # Indexes of ``models``, built by the policy itself.
     _by_name: Mapping[str, ModelPolicy | None] = dc_field(init=False, repr=False, compare=False)
     _by_model: Mapping[type, ModelPolicy] = dc_field(init=False, repr=False, compare=False)
@@ -120,17 +130,23 @@ class Policy:
         """Whether this policy offers the tool ``name`` (canonical: ``db.query``).
 
         ``approval.status`` comes with the write tools: it is offered where a write can be
-        held, so wherever a write tool is offered and some model accepts writes.
+        held, so wherever a write tool is offered and some model accepts writes, or a domain
+        tool is. A domain tool is offered once ``allow_tools`` names it.
         """
         if name == names.APPROVAL_STATUS:
-            return self.writes_enabled and any(
+            # Offered wherever something can be held: a write tool or a domain tool.
+            db_writes = self.writes_enabled and any(
                 self.tools is None or tool in self.tools for tool in names.WRITE_TOOLS
             )
+            return db_writes or any(self.allows_tool(tool) for tool in self.domain_tools)
+        if name not in names.BUILTIN_TOOLS and name not in self.domain_tools:
+            return False
         return self.tools is None or name in self.tools
 
     def offered_tools(self) -> frozenset[str]:
         """Every tool this policy offers, by canonical name."""
-        return frozenset(name for name in names.BUILTIN_TOOLS if self.allows_tool(name))
+        every = (*names.BUILTIN_TOOLS, *self.domain_tools)
+        return frozenset(name for name in every if self.allows_tool(name))
 
     def narrowed(
         self,
@@ -156,10 +172,16 @@ class Policy:
         offered = self.offered_tools()
         allowed = offered if tools is None else narrowing.chosen_tools(offered, tools)
         writes_named = tools is not None and bool(allowed & set(names.WRITE_TOOLS))
-        if read_only or (tools is not None and not writes_named):
-            # No write tool, no writable model: describe says exactly what the caller can do.
+        if read_only:
+            # Nothing that writes: no write tool, no domain tool (an action), no writable model.
             kept = tuple(narrowing.without_writes(mp) for mp in kept)
-            allowed = allowed - {*names.WRITE_TOOLS, names.APPROVAL_STATUS}
+            allowed = allowed - {*names.WRITE_TOOLS, names.APPROVAL_STATUS, *self.domain_tools}
+        elif tools is not None and not writes_named:
+            # No db.* write tool named: no writable model (the domain tools named stay).
+            kept = tuple(narrowing.without_writes(mp) for mp in kept)
+            allowed = allowed - set(names.WRITE_TOOLS)
+            if not allowed & set(self.domain_tools):
+                allowed = allowed - {names.APPROVAL_STATUS}
         else:
             kept_models = {mp.model for mp in kept}
             dropped_any = len(kept) < len(self.models)

@@ -64,6 +64,14 @@ class BurstSpec:
 
 
 @dataclass(frozen=True)
+class ToolsSpec:
+    """One ``allow_tools([...])`` call: domain tools the policy offers, by name."""
+
+    names: tuple[str, ...]
+    require_idempotency_key: bool | None = None
+
+
+@dataclass(frozen=True)
 class PolicySpec:
     """Everything a policy is built from. ``PolicyBuilder.spec`` returns it."""
 
@@ -87,3 +95,4 @@ class PolicySpec:
     max_writes_per_minute: tuple[int, ...] = ()
     approvals: tuple[ApprovalSpec, ...] = ()
     bursts: tuple[BurstSpec, ...] = ()
+    tools: tuple[ToolsSpec, ...] = ()

@@ -21,6 +21,7 @@ from ormai_django.errors import RollbackError
 from ormai_django.orm.batches import batch_size, batches, with_pks
 from ormai_django.orm.history import write_history
 from ormai_django.rollback.bulk import BulkRestore, apply_bulk
+from ormai_django.rollback.compensation import CompensationStep
 from ormai_django.rollback.ledger import FieldCodec, value_key
 from ormai_django.rollback.steps import DELETE, RECREATE, RowStep
 from ormai_django.writes.deletes import collect_delete
@@ -61,7 +62,11 @@ def apply_steps(
 ) -> list[dict[str, Any]]:
     """Run the inverse of one write; returns its ledger (the same shape a write records).
     ``force``: rows that are gone since the write are passed over."""
-    changes: list[dict[str, Any]] = []
+    # A compensation ran when it was planned: its ledger is what it did.
+    changes: list[dict[str, Any]] = [
+        entry for s in steps if isinstance(s, CompensationStep) for entry in s.ledger
+    ]
+    steps = [s for s in steps if not isinstance(s, CompensationStep)]
     bulk = [s for s in steps if isinstance(s, BulkRestore)]
     steps = [s for s in steps if not isinstance(s, BulkRestore) and s.acting_count(force)]
     recreating = by_model(s for s in steps if s.action == RECREATE)

@@ -16,21 +16,25 @@ from typing import Any
 from django.db import IntegrityError, router, transaction
 from django.utils import timezone
 
+from ormai_django import names
 from ormai_django.audit import safe_text
 from ormai_django.codes import (
     ALREADY_ROLLED_BACK,
     INVALID_ARGUMENTS,
     NOT_A_WRITE,
+    NOT_REVERSIBLE,
     ROLLBACK_CONFLICT,
     UNKNOWN_AUDIT_EVENT,
     UNKNOWN_RUN,
 )
+from ormai_django.domain.declarations import declared
 from ormai_django.errors import RollbackError
 from ormai_django.models import AuditEvent
 from ormai_django.names import WRITE_TOOLS
 from ormai_django.policy.loading import get_policy
 from ormai_django.rollback.apply import apply_steps
 from ormai_django.rollback.bulk import BulkRestore, apply_bulk
+from ormai_django.rollback.compensation import compensate, compensation_of
 from ormai_django.rollback.events import (
     ROLLBACK_TOOL,
     default_reason,
@@ -41,8 +45,17 @@ from ormai_django.rollback.ledger import recorded_groups
 from ormai_django.rollback.plan import Planner, bulk_restore_of
 from ormai_django.rollback.table import table_lines
 
-# What a rollback can undo: an executed write, or an executed rollback (a redo).
+# What a rollback can undo: an executed write, or an executed rollback (a redo); and the
+# calls of domain tools (their ledgers name each row's model).
 REVERSIBLE_TOOLS = (*WRITE_TOOLS, ROLLBACK_TOOL)
+# What is never a write, whatever its audit row holds.
+NOT_WRITES = (
+    *names.READ_TOOLS,
+    names.APPROVAL_STATUS,
+    names.APPROVAL_APPROVE,
+    names.APPROVAL_DENY,
+    names.APPROVAL_EXPIRE,
+)
 RUN_PREFIX = "rollback:"
 # Lines of the row-by-row table a result carries by default (conflicts are always complete).
 MAX_LINES = 1000
@@ -123,10 +136,15 @@ def rollback_run(
     skipped: list[str] = []  # writes of the run already rolled back one by one
 
     def select(lock: bool) -> list[AuditEvent]:
-        events = AuditEvent.objects.filter(
-            run_id=run_id, outcome=AuditEvent.Outcome.OK, tool__in=REVERSIBLE_TOOLS
-        ).order_by("-created_at", "-id")
+        events = (
+            AuditEvent.objects.filter(run_id=run_id, outcome=AuditEvent.Outcome.OK)
+            .exclude(tool__in=NOT_WRITES)
+            .exclude(changes=None)
+            .order_by("-created_at", "-id")
+        )
         found = [e for e in (events.select_for_update() if lock else events) if e.changes]
+        for event in found:
+            check_reversible(event)  # an irreversible domain tool's call stops the run
         if not found:
             raise RollbackError(
                 UNKNOWN_RUN,
@@ -155,13 +173,24 @@ def rollback_run(
 
 
 def check_reversible(event: AuditEvent) -> None:
-    if event.tool not in REVERSIBLE_TOOLS:
+    """Refuse (``NOT_A_WRITE``, ``NOT_REVERSIBLE``) what no rollback can undo."""
+    tool = declared(event.tool)
+    if tool is not None and tool.irreversible:
         raise RollbackError(
-            NOT_A_WRITE, f"{event.id} is a {event.tool} call: it changed no rows to roll back."
+            NOT_REVERSIBLE,
+            f"{event.id} is a call of {tool.name}, which can't be undone (irreversible=True: "
+            "an email sent, say). Make good on it another way; nothing was rolled back.",
+        )
+    if event.tool not in REVERSIBLE_TOOLS and (event.tool in NOT_WRITES or not _domain(event)):
+        raise RollbackError(
+            NOT_A_WRITE,
+            NOT_REVERSIBLE,
+            f"{event.id} is a {event.tool} call: it changed no rows to roll back.",
         )
     if event.outcome != AuditEvent.Outcome.OK:
         raise RollbackError(
             NOT_A_WRITE,
+            NOT_REVERSIBLE,
             f"{event.id} has outcome {event.outcome!r}: it changed no rows to roll back.",
         )
     if event.changes is None:
@@ -169,8 +198,16 @@ def check_reversible(event: AuditEvent) -> None:
             f" (it replayed {event.caused_by_id}; roll that back)" if event.caused_by_id else ""
         )
         raise RollbackError(
-            NOT_A_WRITE, f"{event.id} changed no rows{original}; there is nothing to roll back."
+            NOT_A_WRITE,
+            NOT_REVERSIBLE,
+            f"{event.id} changed no rows{original}; there is nothing to roll back.",
         )
+
+
+def _domain(event: AuditEvent) -> bool:
+    """Whether ``event`` is a domain tool's call (declared now or not): its ledger names
+    each row's model, so it can be restored like any write."""
+    return names.TOOL_NAME.match(event.tool or "") is not None
 
 
 def rollback_of(event: AuditEvent) -> str | None:
@@ -230,7 +267,17 @@ def _rollback(request: RollbackRequest) -> dict[str, Any]:
                 planner = Planner(
                     using, lock=not dry_run, policy=policy, sequential=len(events) > 1
                 )
-                plans, applied = [(event, planner.plan(event)) for event in events], []
+
+                def plan(event: AuditEvent) -> list[Any]:
+                    tool = compensation_of(event)
+                    if tool is None:
+                        return planner.plan(event)
+                    # The project's own inverse: run now (rolled back for a dry run).
+                    why = reason or default_reason(event, actor)
+                    options = {"actor": actor, "reason": why, "run_id": run_id, "policy": policy}
+                    return [compensate(event, tool, using=using, dry_run=dry_run, **options)]
+
+                plans, applied = [(event, plan(event)) for event in events], []
             conflicts = [c for _, steps in plans for s in steps if s.conflicts for c in s.conflicts]
             lines, truncated = table_lines(
                 (s for _, steps in plans for s in steps), request.max_lines
@@ -306,7 +353,7 @@ def _restore_unchanged(
     values, and one that doesn't undoes it all (a savepoint). Returns the inverse and its
     ledger; None (nothing changed) when that's not the case or not such a write: the
     rollback is then planned, checked row by row and reported field by field."""
-    if len(events) != 1:
+    if len(events) != 1 or compensation_of(events[0]) is not None:
         return None
     (event,) = events
     groups = recorded_groups(event)

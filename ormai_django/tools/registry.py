@@ -12,12 +12,15 @@ from dataclasses import dataclass
 from typing import Any
 
 from ormai_django import codes, names
+from ormai_django.domain.declarations import REGISTRY, RESERVED_ARGUMENTS, DomainTool, declared
+from ormai_django.domain.handler import run_domain_tool
+from ormai_django.domain.schema import input_fields
 from ormai_django.errors import ToolError
 from ormai_django.invocation import Invocation
 from ormai_django.reads.aggregate import aggregate
 from ormai_django.reads.approval_status import approval_status
-from ormai_django.reads.describe import describe
 from ormai_django.reads.query import get, query
+from ormai_django.tools.describe import describe
 from ormai_django.writes.pipeline import run_write
 
 
@@ -119,13 +122,38 @@ TOOLS: dict[str, ToolSpec] = {
 BY_PROVIDER_NAME = {spec.provider_name: spec for spec in TOOLS.values()}
 
 
+def domain_spec(tool: DomainTool) -> ToolSpec:
+    """The registry's entry for a declared domain tool."""
+    fields = input_fields(tool)
+    return ToolSpec(
+        tool.name,
+        tool.description,
+        (*fields, *RESERVED_ARGUMENTS),
+        tuple(name for name, field in fields.items() if field.required),
+        run_domain_tool,
+        writes=tool.changes_things,
+    )
+
+
+def all_tools() -> list[ToolSpec]:
+    """Every tool: the built-in ones, then the declared domain tools by name."""
+    return [*TOOLS.values(), *(domain_spec(REGISTRY[name]) for name in sorted(REGISTRY))]
+
+
 def find_tool(name: Any) -> ToolSpec:
-    """The tool called ``db.query`` or ``db_query``; ``UNKNOWN_TOOL`` otherwise."""
+    """The tool called ``db.query`` or ``db_query`` (or a domain tool, either spelling);
+    ``UNKNOWN_TOOL`` otherwise."""
     if isinstance(name, str):
         spec = TOOLS.get(name) or BY_PROVIDER_NAME.get(name)
         if spec is not None:
             return spec
+        tool = declared(name) or next(
+            (t for t in REGISTRY.values() if t.provider_name == name), None
+        )
+        if tool is not None:
+            return domain_spec(tool)
+    listed = ", ".join([*TOOLS, *sorted(REGISTRY)])
     raise ToolError(
         codes.UNKNOWN_TOOL,
-        f"Unknown tool {name!r}. Tools: {', '.join(TOOLS)} (or with '_' for '.').",
+        f"Unknown tool {name!r}. Tools: {listed} (or with '_' for '.').",
     )

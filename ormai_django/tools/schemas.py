@@ -11,12 +11,14 @@ from __future__ import annotations
 
 from typing import Any
 
+from ormai_django.domain.declarations import declared
+from ormai_django.domain.schema import input_schema as domain_input_schema
 from ormai_django.names import DB_TOOLS
 from ormai_django.orm.where import DATE_PARTS, LOOKUPS
 from ormai_django.policy.loading import get_policy
 from ormai_django.policy.policy import Policy
 from ormai_django.reads.aggregate import AGGREGATES
-from ormai_django.tools.registry import TOOLS, ToolSpec
+from ormai_django.tools.registry import ToolSpec, all_tools
 
 FORMATS = ("openai", "anthropic", "json_schema")
 
@@ -116,6 +118,9 @@ def _argument_schemas(policy: Policy) -> dict[str, dict[str, Any]]:
 
 def input_schema(spec: ToolSpec, policy: Policy) -> dict[str, Any]:
     """The JSON Schema of a tool's arguments under ``policy``."""
+    tool = declared(spec.name)
+    if tool is not None:
+        return domain_input_schema(tool)
     schemas = _argument_schemas(policy)
     return {
         "type": "object",
@@ -141,8 +146,10 @@ def tool_definitions(
         policy = get_policy()
     models_text = _models_summary(policy)
     definitions = []
-    for spec in TOOLS.values():
-        if (spec.writes and not policy.writes_enabled) or not policy.allows_tool(spec.name):
+    for spec in all_tools():
+        if not policy.allows_tool(spec.name):
+            continue
+        if spec.name in DB_TOOLS and spec.writes and not policy.writes_enabled:
             continue
         description = (
             f"{spec.summary}\nModels and fields:\n{models_text}"

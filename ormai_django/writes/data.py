@@ -20,12 +20,13 @@ from ormai_django.policy.model_policy import ModelPolicy
 from ormai_django.policy.policy import Policy
 
 
-def validation_error(fields: dict[str, list[str]]) -> ToolError:
+def validation_error(
+    fields: dict[str, list[str]], what: str = "The write doesn't pass the model's validation"
+) -> ToolError:
     listed = "; ".join(f"{name}: {' '.join(messages)}" for name, messages in fields.items())
     return ToolError(
         codes.VALIDATION_FAILED,
-        f"The write doesn't pass the model's validation, so nothing was written ({listed}). "
-        "Fix these values and send the call again.",
+        f"{what}, so nothing was written ({listed}). Fix these values and send the call again.",
         fields=fields,
     )
 

@@ -39,18 +39,29 @@ class ApprovalNeed:
     reasons: tuple[str, ...]
 
 
-def approval_needed(policy: Policy, mp: ModelPolicy, call: WriteCall) -> ApprovalNeed | None:
-    """The approval a write needs (the most approvers any matching rule asks), or None."""
+def approval_needed(
+    policy: Policy, mp: ModelPolicy | None, call: WriteCall, *, irreversible: bool = False
+) -> ApprovalNeed | None:
+    """The approval a write needs (the most approvers any matching rule asks), or None.
+
+    ``mp`` is None for a domain tool: only the rules that name the tool apply, and an
+    ``irreversible`` one waits for one approver unless such a rule says otherwise."""
     found: list[tuple[int, timedelta | None, str]] = []
-    if mp.writes.write_class == "approval":
+    if mp is not None and mp.writes.write_class == "approval":
         found.append((1, None, f"every write to {mp.name} waits for a human"))
-    limit = mp.writes.max_affected_rows
-    if call.tool != "db.create" and call.affected_rows > limit:
+    limit = mp.writes.max_affected_rows if mp is not None else None
+    if limit is not None and call.tool != "db.create" and call.affected_rows > limit:
         found.append(
             (1, None, f"it touches {call.affected_rows} rows, more than the {limit} allowed")
         )
+    named = [rule for rule in policy.approval_rules if rule.tool == call.tool]
+    if mp is None and irreversible and not named:
+        found.append((1, None, f"{call.tool} can't be undone, so a human decides"))
     for rule in policy.approval_rules:
-        if rule.tool not in (None, call.tool) or rule.model not in (None, mp.model):
+        if mp is None:
+            if rule.tool != call.tool:
+                continue
+        elif rule.tool not in (None, call.tool) or rule.model not in (None, mp.model):
             continue
         if rule.when is not None:
             try:
@@ -65,13 +76,13 @@ def approval_needed(policy: Policy, mp: ModelPolicy, call: WriteCall) -> Approva
             part
             for part in (
                 f"tool={rule.tool}" if rule.tool else "",
-                f"model={mp.name}" if rule.model else "",
+                f"model={mp.name}" if rule.model and mp is not None else "",
                 "when=..." if rule.when else "",
             )
             if part
         )
         found.append((rule.approvers, rule.expires_in, f"require_approval({scope})"))
-    if mp.burst is not None and mp.writes.write_class == "burst":
+    if mp is not None and mp.burst is not None and mp.writes.write_class == "burst":
         beyond = _beyond_burst(mp, call)
         if beyond:
             found.append((1, None, beyond))

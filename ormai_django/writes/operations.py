@@ -31,7 +31,7 @@ from ormai_django.orm.where import compile_where
 from ormai_django.policy.masking import get_masker, masking_function
 from ormai_django.writes.capture import captures_in_database, ledger_text, locked_keys
 from ormai_django.writes.data import messages_of, validation_error, writable_values
-from ormai_django.writes.gate import WriteCall
+from ormai_django.writes.gate import ApprovalNeed, WriteCall, approval_needed
 from ormai_django.writes.request import WriteRequest
 
 MAX_IDS = 100
@@ -127,6 +127,10 @@ class WriteOperation:
         raise NotImplementedError
 
     # --- shared by the phases -----------------------------------------------------------
+
+    def approval_need(self) -> ApprovalNeed | None:
+        """The approval this write needs now (measured), or None."""
+        return approval_needed(self.policy, self.mp, self.call())
 
     def call(self) -> WriteCall:
         return WriteCall(

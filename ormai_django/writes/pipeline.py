@@ -21,7 +21,7 @@ from ormai_django.models import ApprovalRequest
 from ormai_django.orm.rows import utc_iso
 from ormai_django.writes import budgets, idempotency
 from ormai_django.writes.deletes import HardDeleteOperation
-from ormai_django.writes.gate import ApprovalNeed, approval_needed
+from ormai_django.writes.gate import ApprovalNeed
 from ormai_django.writes.operations import (
     CreateOperation,
     SoftDeleteOperation,
@@ -44,9 +44,12 @@ def operation_for(inv: Invocation, req: WriteRequest) -> WriteOperation:
     return HardDeleteOperation(inv, req)
 
 
-def run_write(inv: Invocation) -> dict[str, Any]:
-    req = parse_write(inv)
-    operation = operation_for(inv, req)
+def run_write(inv: Invocation, operation: WriteOperation | None = None) -> dict[str, Any]:
+    """Run a write tool's call; ``operation`` is given by tools with their own (domain
+    tools), otherwise it follows from the db.* tool and its arguments."""
+    if operation is None:
+        operation = operation_for(inv, parse_write(inv))
+    req = operation.req
     principal = inv.context.principal
     digest = (
         idempotency.arguments_hash(req.tool, inv.arguments, inv.tenant_id)
@@ -61,7 +64,7 @@ def run_write(inv: Invocation) -> dict[str, Any]:
     operation.prepare()
     if req.dry_run:
         preview = operation.preview()
-        need = approval_needed(inv.policy, req.mp, operation.call())
+        need = operation.approval_need()
         return {
             "outcome": "dry_run",
             "affected_rows": operation.affected,
@@ -128,7 +131,7 @@ def _execute(
     # An approved call was authorised by people: neither the gate nor the rate limit holds it.
     approved = inv.approval is not None
     limit = inv.policy.max_writes_per_minute
-    counted = limit is not None or req.mp.burst is not None
+    counted = limit is not None or (req.mp is not None and req.mp.burst is not None)
     slot = budgets.reserve(principal, limit) if counted and not approved else None
     operation.measure()
     if (
@@ -143,7 +146,7 @@ def _execute(
             f"{inv.approval.affected_rows} that were approved; nothing was changed. "
             "Ask again with a fresh preview.",
         )
-    need = None if approved else approval_needed(inv.policy, req.mp, operation.call())
+    need = None if approved else operation.approval_need()
     if need is not None:
         result = hold(inv, operation, need)
         event = record_invocation(inv, result)

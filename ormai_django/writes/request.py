@@ -31,6 +31,45 @@ class WriteRequest:
         return self.where is None
 
 
+def dry_run_argument(args: dict[str, Any]) -> bool:
+    """``dry_run``: true or false (null or absent: false)."""
+    dry_run = args.get("dry_run", False)
+    if dry_run is None:
+        return False
+    if not isinstance(dry_run, bool):
+        raise invalid("'dry_run' must be true or false")
+    return dry_run
+
+
+def reason_argument(args: dict[str, Any], *, required: bool, needed: str) -> str:
+    """``reason``, stripped; ``REASON_REQUIRED`` (with the message ``needed``) when it is
+    required and missing."""
+    reason = args.get("reason")
+    if reason is not None and not isinstance(reason, str):
+        raise ToolDenied(codes.REASON_REQUIRED, "'reason' must be a sentence saying why.")
+    reason = (reason or "").strip()
+    if required and not reason:
+        raise ToolDenied(codes.REASON_REQUIRED, needed)
+    if len(reason) > MAX_REASON:
+        raise invalid(f"'reason' is limited to {MAX_REASON} characters")
+    check_string(reason, "'reason'")
+    return reason
+
+
+def idempotency_key_argument(args: dict[str, Any], *, required: bool, needed: str) -> str | None:
+    """``idempotency_key``, checked; ``IDEMPOTENCY_KEY_REQUIRED`` (with the message
+    ``needed``) when it is required and missing."""
+    key = args.get("idempotency_key")
+    if key is not None:
+        if not isinstance(key, str) or not key.strip() or len(key) > MAX_KEY:
+            raise invalid(f"'idempotency_key' must be a non-empty string of at most {MAX_KEY}")
+        check_string(key, "'idempotency_key'")
+        return key
+    if required:
+        raise ToolDenied(codes.IDEMPOTENCY_KEY_REQUIRED, needed)
+    return None
+
+
 def parse_write(inv: Invocation) -> WriteRequest:
     """The checked request; raises the refusal an agent can act on."""
     args = inv.arguments
@@ -41,37 +80,21 @@ def parse_write(inv: Invocation) -> WriteRequest:
             codes.WRITE_NOT_ALLOWED,
             f"{mp.name} is read-only for agents; db.describe shows which models accept writes.",
         )
-    dry_run = args.get("dry_run", False)
-    if dry_run is None:
-        dry_run = False
-    if not isinstance(dry_run, bool):
-        raise invalid("'dry_run' must be true or false")
-    reason = args.get("reason")
-    if reason is not None and not isinstance(reason, str):
-        raise ToolDenied(codes.REASON_REQUIRED, "'reason' must be a sentence saying why.")
-    reason = (reason or "").strip()
-    if rules.require_reason and not reason:
-        raise ToolDenied(
-            codes.REASON_REQUIRED,
-            f"Writes to {mp.name} need a 'reason': one sentence saying why, in the user's "
-            "terms (it is recorded in the audit log and the row's history).",
-        )
-    if len(reason) > MAX_REASON:
-        raise invalid(f"'reason' is limited to {MAX_REASON} characters")
-    check_string(reason, "'reason'")
+    dry_run = dry_run_argument(args)
+    reason = reason_argument(
+        args,
+        required=rules.require_reason,
+        needed=f"Writes to {mp.name} need a 'reason': one sentence saying why, in the user's "
+        "terms (it is recorded in the audit log and the row's history).",
+    )
     inv.reason = reason
-    key = args.get("idempotency_key")
-    if key is not None:
-        if not isinstance(key, str) or not key.strip() or len(key) > MAX_KEY:
-            raise invalid(f"'idempotency_key' must be a non-empty string of at most {MAX_KEY}")
-        check_string(key, "'idempotency_key'")
-        inv.idempotency_key = key
-    elif rules.require_idempotency_key and not dry_run:
-        raise ToolDenied(
-            codes.IDEMPOTENCY_KEY_REQUIRED,
-            f"Writes to {mp.name} need an 'idempotency_key': a unique string per intended "
-            "change, sent again unchanged when you retry it.",
-        )
+    key = idempotency_key_argument(
+        args,
+        required=rules.require_idempotency_key and not dry_run,
+        needed=f"Writes to {mp.name} need an 'idempotency_key': a unique string per intended "
+        "change, sent again unchanged when you retry it.",
+    )
+    inv.idempotency_key = key or ""
     data = args.get("data")
     if inv.tool in ("db.create", "db.update") and (not isinstance(data, dict) or not data):
         raise invalid("'data' must be a non-empty object of field values to write")

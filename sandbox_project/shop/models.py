@@ -55,6 +55,8 @@ class Subscription(models.Model):
     plan = models.CharField(max_length=20, choices=Plan.choices, default=Plan.BASIC)
     status = models.CharField(max_length=20, choices=Status.choices, default=Status.ACTIVE)
     seats = models.PositiveIntegerField(default=1)
+    # How many seats the customer's team uses now: a plan change can't go below it.
+    seats_in_use = models.PositiveIntegerField(default=1)
     monthly_price = models.DecimalField(max_digits=10, decimal_places=2)
     renews_on = models.DateField()
 
@@ -99,3 +101,20 @@ class Note(models.Model):
 
     def __str__(self) -> str:
         return f"note {self.pk}"
+
+
+class Refund(models.Model):
+    """Money given back on an order (the domain tool shop.refund_order makes them). A refund
+    is never edited away: undoing one is a reversal (``reversed_at``), a write of its own."""
+
+    tenant_id = models.PositiveIntegerField(db_index=True)
+    order = models.ForeignKey(Order, on_delete=models.PROTECT, related_name="refunds")
+    amount_cents = models.PositiveIntegerField()
+    reason = models.TextField(blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    reversed_at = models.DateTimeField(null=True, blank=True)
+
+    history = HistoricalRecords()
+
+    def __str__(self) -> str:
+        return f"refund {self.pk} of order {self.order_id}"

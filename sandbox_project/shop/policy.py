@@ -3,13 +3,16 @@
 from datetime import timedelta
 
 from ormai_django import DEFAULT_PROD, Policy, PolicyBuilder
+from sandbox_project.shop.agent_tools import monthly_price
 
 
 def build_policy() -> Policy:
     """Built lazily (``ORMAI["POLICY"]`` names this function) once the app registry is ready."""
     return (
         PolicyBuilder(DEFAULT_PROD)
-        .register_models(["shop.Customer", "shop.Subscription", "shop.Order", "shop.Note"])
+        .register_models(
+            ["shop.Customer", "shop.Subscription", "shop.Order", "shop.Note", "shop.Refund"]
+        )
         .deny_fields("*password*", "*secret*", "*token*")
         .mask_fields(["customer.email", "customer.phone"])
         .tenant_scope("tenant_id")
@@ -36,5 +39,11 @@ def build_policy() -> Policy:
         )
         .require_approval(tool="db.delete", model="Customer", approvers=2)
         .bounded_burst(model="Note", max_calls=20, max_rows=100, per=timedelta(minutes=1))
+        # The shop's business actions (sandbox_project/shop/agent_tools.py).
+        .allow_tools(["shop.refund_order", "shop.change_plan", "shop.send_receipt_email"])
+        .require_approval(
+            tool="shop.change_plan",
+            when=lambda call: monthly_price(call.data["plan"], call.data["seats"]) > 500,
+        )
         .build()
     )

@@ -1,9 +1,12 @@
-"""``db.describe``: what the policy lets this context see and write, per model."""
+"""``db.describe``: what the policy lets this context see and write, per model, and the
+domain tools it offers. It stands with the registry because it describes tools too."""
 
 from __future__ import annotations
 
 from typing import Any
 
+from ormai_django.domain.declarations import DomainTool, declared
+from ormai_django.domain.schema import input_schema
 from ormai_django.invocation import Invocation
 from ormai_django.orm.rows import to_json
 from ormai_django.orm.where import DATE_PARTS, LOOKUPS
@@ -50,11 +53,24 @@ def describe_model(mp: ModelPolicy, policy: Policy) -> dict[str, Any]:
     }
 
 
+def describe_tool(tool: DomainTool) -> dict[str, Any]:
+    """A domain tool as ``db.describe`` lists it: what it does, what it takes and writes."""
+    return {
+        "name": tool.name,
+        "description": tool.description,
+        "arguments": input_schema(tool),
+        "writes": sorted(
+            ref._meta.label if isinstance(ref, type) else str(ref) for ref in tool.writes
+        ),
+        "reversible": not tool.irreversible,
+    }
+
+
 def describe(inv: Invocation) -> dict[str, Any]:
     policy = inv.policy
     name = inv.arguments.get("model")
     chosen = [inv.resolve_model(name)] if name is not None else list(policy.models)
-    return {
+    answer = {
         "outcome": "ok",
         "models": [describe_model(mp, policy) for mp in chosen],
         "lookups": list(LOOKUPS),
@@ -62,3 +78,11 @@ def describe(inv: Invocation) -> dict[str, Any]:
         "aggregates": list(AGGREGATES),
         "limits": {"default": policy.default_limit, "max": policy.max_limit},
     }
+    offered = [
+        tool
+        for tool_name in sorted(policy.domain_tools)
+        if policy.allows_tool(tool_name) and (tool := declared(tool_name)) is not None
+    ]
+    if name is None and offered:
+        answer["tools"] = [describe_tool(tool) for tool in offered]
+    return answer
