@@ -3,6 +3,8 @@
 The integration test starts ``celery -A sandbox_project worker --beat`` as a separate
 process against Redis on 127.0.0.1:6379 (database 5, flushed first) and the test's own
 PostgreSQL database, then waits for the overdue request to be expired and audited.
+``ORMAI_TEST_REDIS_URL`` names another Redis database, so that test runs in two checkouts at
+once don't flush each other's.
 """
 
 import contextlib
@@ -26,7 +28,8 @@ from ormai_django.models import ApprovalRequest, AuditEvent
 from sandbox_project import celery_app
 from tests.factories import SubscriptionFactory
 
-REDIS_URL = "redis://127.0.0.1:6379/5"  # a database of its own: flushed by the test
+# A database of its own: flushed by the test.
+REDIS_URL = os.environ.get("ORMAI_TEST_REDIS_URL", "redis://127.0.0.1:6379/5")
 EXPIRY_TIMEOUT_SECONDS = 90
 REPO = Path(__file__).resolve().parent.parent
 AGENT = ToolContext(principal="agent:support-bot", tenant_id=7, run_id="run-beat")
@@ -49,14 +52,14 @@ def test_the_beat_schedule_runs_the_expiry_every_minute_and_the_purge_hourly():
 
 
 def require_redis():
-    """Redis at 127.0.0.1:6379, database 5 flushed; skip locally without it, fail in CI."""
+    """Redis at REDIS_URL, its database flushed; skip locally without it, fail in CI."""
     import redis
 
     client = redis.Redis.from_url(REDIS_URL, socket_connect_timeout=2, socket_timeout=5)
     try:
         client.ping()
     except redis.exceptions.ConnectionError as exc:
-        message = f"Redis is not reachable at 127.0.0.1:6379 ({exc})"
+        message = f"Redis is not reachable at {REDIS_URL} ({exc})"
         if os.environ.get("CI", "").lower() in ("true", "1"):
             pytest.fail(f"{message} and CI=true: the Celery integration test must run in CI.")
         pytest.skip(f"{message}: the Celery worker test needs it (it is required in CI).")
