@@ -31,7 +31,7 @@ from tests.factories import SubscriptionFactory
 # A database of its own: flushed by the test.
 REDIS_URL = os.environ.get("ORMAI_TEST_REDIS_URL", "redis://127.0.0.1:6379/5")
 EXPIRY_TIMEOUT_SECONDS = 90
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 AGENT = ToolContext(principal="agent:support-bot", tenant_id=7, run_id="run-beat")
 
 

@@ -291,7 +291,7 @@ def test_policy_none_follows_override_settings():
     call = {"name": "db.get", "arguments": {"model": "Customer", "id": customer.id}}
 
     with override_settings(
-        ORMAI={"POLICY": "tests.test_execute_pipeline.unmasked_customers_policy"}
+        ORMAI={"POLICY": "tests.pipeline.test_execute_pipeline.unmasked_customers_policy"}
     ):
         overridden = execute(call, AGENT)
         orders = execute(query_call(), AGENT)
@@ -309,9 +309,9 @@ def test_policy_none_follows_override_settings():
         {},
         {"POLICY": ""},
         {"POLICY": "tests.no_such_module.policy"},
-        {"POLICY": "tests.test_execute_pipeline.no_such_name"},
-        {"POLICY": "tests.test_execute_pipeline.NOT_A_POLICY"},
-        {"POLICY": "tests.test_execute_pipeline.broken_policy"},
+        {"POLICY": "tests.pipeline.test_execute_pipeline.no_such_name"},
+        {"POLICY": "tests.pipeline.test_execute_pipeline.NOT_A_POLICY"},
+        {"POLICY": "tests.pipeline.test_execute_pipeline.broken_policy"},
         {"POLICY": 42},
     ],
     ids=repr,

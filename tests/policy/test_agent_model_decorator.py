@@ -15,7 +15,7 @@ from sandbox_project.shop.models import Customer, Note, Order, Subscription
 
 pytestmark = pytest.mark.django_db
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
+REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
 @contextmanager

@@ -18,7 +18,7 @@ import pytest
 
 from tests import factories
 
-DOCS = Path(__file__).resolve().parent.parent / "docs"
+DOCS = Path(__file__).resolve().parents[2] / "docs"
 FENCE = re.compile(r"^```python[ \t]*\n(.*?)^```[ \t]*$", re.DOTALL | re.MULTILINE)
 NOT_RUN = re.compile(r"#\s*not-run:\s*(\S.*)")
 

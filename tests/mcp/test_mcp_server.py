@@ -41,7 +41,7 @@ from ormai_django.tokens import issue_token
 from sandbox_project.shop.models import Customer, Subscription
 from tests.factories import CustomerFactory, OrderFactory, SubscriptionFactory
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 AGENT = ("--principal", "agent:support-bot", "--tenant", "7", "--run-id", "run-mcp")
 STARTUP_SECONDS = 60
 

@@ -117,7 +117,7 @@ def test_a_bad_or_expired_token_is_refused_with_401_and_its_code(monkeypatch):
 def test_a_token_the_policy_no_longer_covers_is_refused_with_403():
     token = token_for(models=["Customer", "Order"])
 
-    with override_settings(ORMAI={"POLICY": "tests.test_http_api.orders_only_policy"}):
+    with override_settings(ORMAI={"POLICY": "tests.api.test_http_api.orders_only_policy"}):
         response = agent(token).get(TOOLS)
 
     assert response.status_code == 403
@@ -153,7 +153,7 @@ def test_a_custom_resolver_gives_staff_their_tenant(person):
     with override_settings(
         ORMAI={
             "POLICY": SANDBOX_POLICY,
-            "CONTEXT_RESOLVER": "tests.test_http_api.TenantSevenResolver",
+            "CONTEXT_RESOLVER": "tests.api.test_http_api.TenantSevenResolver",
         }
     ):
         response = post_call(client, "db.query", model="Order")
@@ -672,7 +672,7 @@ def test_a_hard_delete_over_http_keeps_its_history_without_a_django_user(person)
     with override_settings(
         ORMAI={
             "POLICY": SANDBOX_POLICY,
-            "CONTEXT_RESOLVER": "tests.test_http_api.TenantSevenResolver",
+            "CONTEXT_RESOLVER": "tests.api.test_http_api.TenantSevenResolver",
         }
     ):
         staff_deleted = post_call(

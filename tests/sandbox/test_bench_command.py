@@ -26,7 +26,7 @@ CASES = (
     "db.update 1 row vs get()+save()",
 )
 ARGS = ("--rows", "200", "--write-rows", "300", "--repeat", "3")
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 
 
 def run_bench():

@@ -19,7 +19,7 @@ from sandbox_project.shop.models import Customer
 
 pytestmark = pytest.mark.django_db
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
+REPO_ROOT = Path(__file__).resolve().parents[2]
 HERE = "tests.policies_for_checks"
 
 

@@ -327,7 +327,7 @@ def test_describe_marks_masked_fields_as_not_filterable(ctx):
 
 def test_a_custom_masker_named_in_settings_is_used(ctx):
     customer = CustomerFactory(email="alice@example.com", phone="+1 415 555 0187")
-    masker = "tests.test_denied_and_masked_fields.UpperMasker"
+    masker = "tests.policy.test_denied_and_masked_fields.UpperMasker"
 
     with override_settings(ORMAI={"POLICY": SANDBOX_POLICY, "MASKER": masker}):
         row = run("db.get", ctx, model="Customer", id=customer.id)["row"]
@@ -341,7 +341,7 @@ def test_a_custom_masker_named_in_settings_is_used(ctx):
 
 def test_a_custom_masker_applies_to_an_explicit_policy(ctx, policy):
     note = NoteFactory(author_email="lee@support.example.com")
-    masker = "tests.test_denied_and_masked_fields.UpperMasker"
+    masker = "tests.policy.test_denied_and_masked_fields.UpperMasker"
 
     with override_settings(ORMAI={"MASKER": masker}):
         row = run("db.get", ctx, policy, model="Note", id=note.id)["row"]
@@ -351,7 +351,7 @@ def test_a_custom_masker_applies_to_an_explicit_policy(ctx, policy):
 
 def test_a_default_masker_subclass_overriding_only_mask_is_obeyed(ctx):
     customer = CustomerFactory(email="alice@example.com", phone="+1 415 555 0187")
-    masker = "tests.test_denied_and_masked_fields.DomainOnlyMasker"
+    masker = "tests.policy.test_denied_and_masked_fields.DomainOnlyMasker"
 
     with override_settings(ORMAI={"POLICY": SANDBOX_POLICY, "MASKER": masker}):
         row = run("db.get", ctx, model="Customer", id=customer.id)["row"]
