@@ -12,6 +12,7 @@ from django.utils import timezone
 from ormai_django import ToolContext, execute
 from ormai_django.models import AppendOnlyError, AuditEvent
 from tests.factories import CustomerFactory, OrderFactory
+from tests.support import event_of
 
 pytestmark = pytest.mark.django_db
 
@@ -20,10 +21,6 @@ AGENT = ToolContext(
 )
 # "aud_" and a ULID: 26 characters of Crockford base32 (no I, L, O, U).
 AUDIT_ID = re.compile(r"^aud_[0-9A-HJKMNP-TV-Z]{26}$")
-
-
-def event_of(result):
-    return AuditEvent.objects.get(id=result["audit_id"])
 
 
 def strings_in(value):

@@ -13,18 +13,11 @@ from ormai_django.policy.narrowing import PolicyWideningError
 from ormai_django.tokens import CapabilityTokenError, issue_token, verify_token
 from sandbox_project.shop.models import Customer
 from tests.factories import CustomerFactory, NoteFactory, OrderFactory
-from tests.support import database_state, event_of
+from tests.support import database_state, event_of, token_for
 
 pytestmark = pytest.mark.django_db
 
 HOUR = dt.timedelta(hours=1)
-
-
-def token_for(**grant):
-    grant.setdefault("principal", "agent:support-bot")
-    grant.setdefault("tenant_id", 7)
-    grant.setdefault("expires_in", HOUR)
-    return issue_token(**grant)
 
 
 def call(capability, tool, **arguments):

@@ -8,22 +8,15 @@ from django.apps import apps
 from django.db import models
 from django.test import override_settings
 
-from ormai_django import DEFAULT_DEV, DEFAULT_PROD, PolicyBuilder, execute, tool_definitions
+from ormai_django import DEFAULT_DEV, DEFAULT_PROD, PolicyBuilder, tool_definitions
 from ormai_django.policy.masking import DefaultMasker
 from tests.factories import CustomerFactory, NoteFactory, OrderFactory
+from tests.support import call_tool, without_audit_id
 
 pytestmark = pytest.mark.django_db
 
 DENIED = ("password_hash", "api_token")
 SANDBOX_POLICY = "sandbox_project.shop.policy.build_policy"
-
-
-def run(tool, ctx, policy=None, **arguments):
-    return execute({"name": tool, "arguments": arguments}, ctx, policy=policy)
-
-
-def without_audit_id(result):
-    return {k: v for k, v in result.items() if k != "audit_id"}
 
 
 def assert_field_denied(result):
@@ -54,8 +47,8 @@ class DomainOnlyMasker(DefaultMasker):
 def test_denied_fields_are_absent_from_query_and_get_rows(ctx):
     customer = CustomerFactory(password_hash="pbkdf2$known", api_token="tok_known")
 
-    rows = run("db.query", ctx, model="Customer")["rows"]
-    row = run("db.get", ctx, model="Customer", id=customer.id)["row"]
+    rows = call_tool("db.query", ctx, model="Customer")["rows"]
+    row = call_tool("db.get", ctx, model="Customer", id=customer.id)["row"]
 
     for shown in (rows[0], row):
         assert set(DENIED).isdisjoint(shown)
@@ -67,7 +60,7 @@ def test_denied_fields_are_absent_from_query_and_get_rows(ctx):
 
 def test_denied_fields_are_absent_from_describe(ctx):
     for arguments in ({}, {"model": "Customer"}):
-        result = run("db.describe", ctx, **arguments)
+        result = call_tool("db.describe", ctx, **arguments)
 
         assert result["outcome"] == "ok"
         customer = next(m for m in result["models"] if m["name"] == "Customer")
@@ -103,7 +96,7 @@ def test_selecting_a_denied_field_is_field_denied(ctx, tool, fields):
     if tool == "db.get":
         arguments["id"] = customer.id
 
-    result = run(tool, ctx, **arguments)
+    result = call_tool(tool, ctx, **arguments)
 
     assert_field_denied(result)
 
@@ -137,8 +130,8 @@ def test_filtering_on_a_denied_or_masked_field_answers_the_same_for_any_value(
         api_token="tok_known",
     )
 
-    yes = run("db.query", ctx, model="Customer", where={key: matching})
-    no = run("db.query", ctx, model="Customer", where={key: not_matching})
+    yes = call_tool("db.query", ctx, model="Customer", where={key: matching})
+    no = call_tool("db.query", ctx, model="Customer", where={key: not_matching})
 
     assert_field_denied(yes)
     assert without_audit_id(yes) == without_audit_id(no)
@@ -155,7 +148,7 @@ def test_filtering_on_a_denied_or_masked_field_answers_the_same_for_any_value(
 def test_a_denied_or_masked_field_nested_in_or_and_not_is_field_denied(ctx, where):
     CustomerFactory(email="ann@example.com", password_hash="pbkdf2$known")
 
-    assert_field_denied(run("db.query", ctx, model="Customer", where=where))
+    assert_field_denied(call_tool("db.query", ctx, model="Customer", where=where))
 
 
 @pytest.mark.parametrize("field", ["email__isnull", "phone__isnull", "api_token__isnull"])
@@ -163,9 +156,9 @@ def test_isnull_on_a_masked_or_denied_field_is_field_denied(ctx, field):
     CustomerFactory(phone="")
 
     for value in (True, False):
-        assert_field_denied(run("db.query", ctx, model="Customer", where={field: value}))
+        assert_field_denied(call_tool("db.query", ctx, model="Customer", where={field: value}))
         assert_field_denied(
-            run(
+            call_tool(
                 "db.aggregate",
                 ctx,
                 model="Customer",
@@ -179,7 +172,7 @@ def test_a_masked_field_declared_with_the_decorator_cannot_be_filtered(ctx):
     NoteFactory(author_email="lee@support.example.com")
 
     for value in ("lee@support.example.com", "nobody@example.com"):
-        assert_field_denied(run("db.query", ctx, model="Note", where={"author_email": value}))
+        assert_field_denied(call_tool("db.query", ctx, model="Note", where={"author_email": value}))
 
 
 @pytest.mark.parametrize(
@@ -190,7 +183,7 @@ def test_ordering_by_a_denied_or_masked_field_is_field_denied(ctx, order_by):
     CustomerFactory()
     CustomerFactory()
 
-    assert_field_denied(run("db.query", ctx, model="Customer", order_by=order_by))
+    assert_field_denied(call_tool("db.query", ctx, model="Customer", order_by=order_by))
 
 
 @pytest.mark.parametrize(
@@ -206,7 +199,7 @@ def test_ordering_by_a_denied_or_masked_field_is_field_denied(ctx, order_by):
 def test_aggregating_a_denied_or_masked_field_is_field_denied(ctx, aggregations):
     CustomerFactory()
 
-    result = run("db.aggregate", ctx, model="Customer", aggregations=aggregations)
+    result = call_tool("db.aggregate", ctx, model="Customer", aggregations=aggregations)
 
     assert_field_denied(result)
 
@@ -215,7 +208,7 @@ def test_aggregating_a_denied_or_masked_field_is_field_denied(ctx, aggregations)
 def test_grouping_by_a_denied_or_masked_field_is_field_denied(ctx, group_by):
     CustomerFactory()
 
-    result = run(
+    result = call_tool(
         "db.aggregate",
         ctx,
         model="Customer",
@@ -252,9 +245,9 @@ def test_a_denied_or_masked_field_reached_through_a_relation_is_field_denied(
     OrderFactory(customer=customer)
     NoteFactory(customer=customer)
 
-    yes = run("db.query", ctx, model=model, where={key: matching})
-    no = run("db.query", ctx, model=model, where={key: not_matching})
-    negated = run("db.query", ctx, model=model, where={"not": {key: matching}})
+    yes = call_tool("db.query", ctx, model=model, where={key: matching})
+    no = call_tool("db.query", ctx, model=model, where={key: not_matching})
+    negated = call_tool("db.query", ctx, model=model, where={"not": {key: matching}})
 
     assert_field_denied(yes)
     assert without_audit_id(yes) == without_audit_id(no)
@@ -267,7 +260,7 @@ def test_a_denied_or_masked_field_reached_through_a_relation_is_field_denied(
 def test_a_masked_email_keeps_its_shape(ctx):
     customer = CustomerFactory(email="alice@example.com")
 
-    row = run("db.get", ctx, model="Customer", id=customer.id)["row"]
+    row = call_tool("db.get", ctx, model="Customer", id=customer.id)["row"]
 
     assert row["email"] == "a***@e***.com"
 
@@ -275,7 +268,7 @@ def test_a_masked_email_keeps_its_shape(ctx):
 def test_a_masked_phone_keeps_only_its_last_digits(ctx):
     customer = CustomerFactory(phone="+1 415 555 0187")
 
-    row = run("db.get", ctx, model="Customer", id=customer.id)["row"]
+    row = call_tool("db.get", ctx, model="Customer", id=customer.id)["row"]
 
     masked = row["phone"]
     assert masked.endswith("0187")
@@ -293,7 +286,7 @@ def test_a_masked_field_of_another_kind_is_redacted(ctx):
     )
     CustomerFactory(name="Ann Lee")
 
-    row = run("db.query", ctx, policy, model="Customer")["rows"][0]
+    row = call_tool("db.query", ctx, policy, model="Customer")["rows"][0]
 
     assert row["name"] == "[masked]"
     assert row["created_at"] == "[masked]"
@@ -304,9 +297,9 @@ def test_masked_fields_can_be_selected_and_come_back_masked(ctx):
     customer = CustomerFactory(email="alice@example.com", phone="+1 415 555 0187")
     NoteFactory(customer=customer, author_email="lee@support.example.com")
 
-    rows = run("db.query", ctx, model="Customer", fields=["email", "phone"])["rows"]
-    row = run("db.get", ctx, model="Customer", id=customer.id, fields=["email"])["row"]
-    note = run("db.query", ctx, model="Note", fields=["author_email"])["rows"][0]
+    rows = call_tool("db.query", ctx, model="Customer", fields=["email", "phone"])["rows"]
+    row = call_tool("db.get", ctx, model="Customer", id=customer.id, fields=["email"])["row"]
+    note = call_tool("db.query", ctx, model="Note", fields=["author_email"])["rows"][0]
 
     assert [sorted(r) for r in rows] == [["email", "id", "phone"]]
     assert rows[0]["email"] == "a***@e***.com"
@@ -317,7 +310,7 @@ def test_masked_fields_can_be_selected_and_come_back_masked(ctx):
 
 
 def test_describe_marks_masked_fields_as_not_filterable(ctx):
-    result = run("db.describe", ctx, model="Customer")
+    result = call_tool("db.describe", ctx, model="Customer")
 
     fields = {f["name"]: f for f in result["models"][0]["fields"]}
     assert (fields["email"]["masked"], fields["email"]["filterable"]) == (True, False)
@@ -330,8 +323,8 @@ def test_a_custom_masker_named_in_settings_is_used(ctx):
     masker = "tests.policy.test_denied_and_masked_fields.UpperMasker"
 
     with override_settings(ORMAI={"POLICY": SANDBOX_POLICY, "MASKER": masker}):
-        row = run("db.get", ctx, model="Customer", id=customer.id)["row"]
-    after = run("db.get", ctx, model="Customer", id=customer.id)["row"]
+        row = call_tool("db.get", ctx, model="Customer", id=customer.id)["row"]
+    after = call_tool("db.get", ctx, model="Customer", id=customer.id)["row"]
 
     assert row["email"] == "email:ALICE@EXAMPLE.COM"
     assert row["phone"] == "phone:+1 415 555 0187"
@@ -344,7 +337,7 @@ def test_a_custom_masker_applies_to_an_explicit_policy(ctx, policy):
     masker = "tests.policy.test_denied_and_masked_fields.UpperMasker"
 
     with override_settings(ORMAI={"MASKER": masker}):
-        row = run("db.get", ctx, policy, model="Note", id=note.id)["row"]
+        row = call_tool("db.get", ctx, policy, model="Note", id=note.id)["row"]
 
     assert row["author_email"] == "email:LEE@SUPPORT.EXAMPLE.COM"
 
@@ -354,7 +347,7 @@ def test_a_default_masker_subclass_overriding_only_mask_is_obeyed(ctx):
     masker = "tests.policy.test_denied_and_masked_fields.DomainOnlyMasker"
 
     with override_settings(ORMAI={"POLICY": SANDBOX_POLICY, "MASKER": masker}):
-        row = run("db.get", ctx, model="Customer", id=customer.id)["row"]
+        row = call_tool("db.get", ctx, model="Customer", id=customer.id)["row"]
 
     assert row["email"] == "***@example.com"
     assert row["phone"] == "+* *** *** 0187"  # the inherited default for other kinds
@@ -370,14 +363,14 @@ def test_profile_denies_secrets_even_when_the_builder_denies_nothing(ctx, profil
     )
     customer = CustomerFactory(password_hash="pbkdf2$known", api_token="tok_known")
 
-    row = run("db.get", ctx, policy, model="Customer", id=customer.id)["row"]
-    described = run("db.describe", ctx, policy, model="Customer")
+    row = call_tool("db.get", ctx, policy, model="Customer", id=customer.id)["row"]
+    described = call_tool("db.describe", ctx, policy, model="Customer")
 
     assert set(DENIED).isdisjoint(row)
     assert "password_hash" not in json.dumps(described)
-    assert_field_denied(run("db.query", ctx, policy, model="Customer", fields=["api_token"]))
+    assert_field_denied(call_tool("db.query", ctx, policy, model="Customer", fields=["api_token"]))
     assert_field_denied(
-        run("db.query", ctx, policy, model="Customer", where={"password_hash": "x"})
+        call_tool("db.query", ctx, policy, model="Customer", where={"password_hash": "x"})
     )
 
 
@@ -405,12 +398,14 @@ def gadget_model():
 def test_profile_denies_key_and_secret_fields_by_default(ctx, gadget_model, profile):
     policy = PolicyBuilder(profile).register_models([gadget_model]).build()
 
-    described = run("db.describe", ctx, policy, model="KeyedGadget")
+    described = call_tool("db.describe", ctx, policy, model="KeyedGadget")
     definitions = json.dumps(tool_definitions(policy, format="json_schema"))
 
     assert [f["name"] for f in described["models"][0]["fields"]] == ["id", "label"]
     assert "signing_key" not in definitions and "client_secret_hint" not in definitions
     for name in ("signing_key", "client_secret_hint"):
-        assert_field_denied(run("db.query", ctx, policy, model="KeyedGadget", fields=[name]))
-        assert_field_denied(run("db.query", ctx, policy, model="KeyedGadget", where={name: "x"}))
-        assert_field_denied(run("db.query", ctx, policy, model="KeyedGadget", order_by=name))
+        assert_field_denied(call_tool("db.query", ctx, policy, model="KeyedGadget", fields=[name]))
+        assert_field_denied(
+            call_tool("db.query", ctx, policy, model="KeyedGadget", where={name: "x"})
+        )
+        assert_field_denied(call_tool("db.query", ctx, policy, model="KeyedGadget", order_by=name))

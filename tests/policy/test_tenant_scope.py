@@ -6,9 +6,10 @@ import datetime as dt
 import pytest
 from django.utils import timezone
 
-from ormai_django import DEFAULT_PROD, PolicyBuilder, ToolContext, execute
+from ormai_django import DEFAULT_PROD, PolicyBuilder, ToolContext
 from sandbox_project.shop.models import Note
 from tests.factories import CustomerFactory, NoteFactory, OrderFactory, SubscriptionFactory
+from tests.support import call_tool, query_ids, without_audit_id
 
 pytestmark = pytest.mark.django_db
 
@@ -16,22 +17,8 @@ NO_TENANT = ToolContext(principal="agent:support-bot", run_id="run-test")
 DATA_KEYS = {"rows", "row", "result", "groups"}
 
 
-def run(tool, ctx, policy=None, **arguments):
-    return execute({"name": tool, "arguments": arguments}, ctx, policy=policy)
-
-
-def query_ids(ctx, model, where=None, policy=None):
-    result = run("db.query", ctx, policy, model=model, where=where)
-    assert result["outcome"] == "ok", result
-    return sorted(row["id"] for row in result["rows"])
-
-
-def without_audit_id(result):
-    return {k: v for k, v in result.items() if k != "audit_id"}
-
-
 def count(ctx, model, where=None, policy=None):
-    result = run(
+    result = call_tool(
         "db.aggregate", ctx, policy, model=model, where=where, aggregations={"n": {"count": "id"}}
     )
     assert result["outcome"] == "ok", result
@@ -57,7 +44,7 @@ def test_a_context_without_tenant_is_denied_on_every_read_of_a_scoped_model(tool
         "db.aggregate": {"model": model, "aggregations": {"n": {"count": "id"}}},
     }[tool]
 
-    result = run(tool, NO_TENANT, **arguments)
+    result = call_tool(tool, NO_TENANT, **arguments)
 
     assert result["outcome"] == "denied", result
     assert result["error"]["code"] == "TENANT_REQUIRED"
@@ -68,7 +55,7 @@ def test_a_context_without_tenant_is_denied_whatever_the_where(ctx):
     order = OrderFactory()
 
     for where in ({"id": order.id}, {"tenant_id": 7}, {"or": [{"tenant_id": 7}]}):
-        result = run("db.query", NO_TENANT, model="Order", where=where)
+        result = call_tool("db.query", NO_TENANT, model="Order", where=where)
         assert (result["outcome"], result["error"]["code"]) == ("denied", "TENANT_REQUIRED")
 
 
@@ -77,7 +64,7 @@ def test_a_tenant_id_that_names_no_tenant_fails_closed(tenant_id):
     CustomerFactory()
     context = ToolContext(principal="agent:support-bot", tenant_id=tenant_id)
 
-    result = run("db.query", context, model="Customer")
+    result = call_tool("db.query", context, model="Customer")
 
     assert result["outcome"] in ("denied", "error"), result
     assert result["error"]["code"] in ("TENANT_REQUIRED", "INVALID_CONTEXT")
@@ -103,9 +90,9 @@ def test_another_tenants_row_is_indistinguishable_from_a_missing_one(ctx, model,
     theirs = factory(tenant_id=8) if model == "Customer" else factory(customer__tenant_id=8)
     theirs_id = theirs.id
 
-    hidden = run("db.get", ctx, model=model, id=theirs_id)
+    hidden = call_tool("db.get", ctx, model=model, id=theirs_id)
     type(theirs).objects.filter(pk=theirs_id).delete()
-    missing = run("db.get", ctx, model=model, id=theirs_id)
+    missing = call_tool("db.get", ctx, model=model, id=theirs_id)
 
     assert hidden["outcome"] == "error"
     assert hidden["error"]["code"] == "NOT_FOUND"
@@ -115,8 +102,8 @@ def test_another_tenants_row_is_indistinguishable_from_a_missing_one(ctx, model,
 def test_another_tenant_sees_the_row_the_first_cannot(ctx, other_ctx):
     theirs = CustomerFactory(tenant_id=8)
 
-    assert run("db.get", ctx, model="Customer", id=theirs.id)["outcome"] == "error"
-    assert run("db.get", other_ctx, model="Customer", id=theirs.id)["row"]["id"] == theirs.id
+    assert call_tool("db.get", ctx, model="Customer", id=theirs.id)["outcome"] == "error"
+    assert call_tool("db.get", other_ctx, model="Customer", id=theirs.id)["row"]["id"] == theirs.id
 
 
 def test_query_never_returns_other_tenants_rows(ctx, other_ctx):
@@ -142,7 +129,7 @@ def test_aggregate_never_counts_other_tenants_rows(ctx, other_ctx):
     OrderFactory(customer=CustomerFactory(tenant_id=7), total_cents=2000, status="pending")
     OrderFactory(customer=CustomerFactory(tenant_id=8), total_cents=50000, status="paid")
 
-    mine = run(
+    mine = call_tool(
         "db.aggregate",
         ctx,
         model="Order",
@@ -154,7 +141,7 @@ def test_aggregate_never_counts_other_tenants_rows(ctx, other_ctx):
             "customers": {"count_distinct": "customer"},
         },
     )
-    groups = run(
+    groups = call_tool(
         "db.aggregate",
         ctx,
         model="Order",
@@ -241,7 +228,7 @@ def test_soft_deleted_notes_are_invisible_to_every_read(ctx):
     assert query_ids(ctx, "Note", {"id": gone.id}) == []
     assert query_ids(ctx, "Note", {"not": {"deleted_at": None}}) == []
     assert count(ctx, "Note") == 1
-    grouped = run(
+    grouped = call_tool(
         "db.aggregate",
         ctx,
         model="Note",
@@ -254,9 +241,9 @@ def test_soft_deleted_notes_are_invisible_to_every_read(ctx):
 def test_a_soft_deleted_note_looks_exactly_like_a_missing_one(ctx):
     gone_id = NoteFactory(deleted_at=timezone.now()).id
 
-    hidden = run("db.get", ctx, model="Note", id=gone_id)
+    hidden = call_tool("db.get", ctx, model="Note", id=gone_id)
     Note.objects.filter(pk=gone_id).delete()
-    missing = run("db.get", ctx, model="Note", id=gone_id)
+    missing = call_tool("db.get", ctx, model="Note", id=gone_id)
 
     assert hidden["error"]["code"] == "NOT_FOUND"
     assert without_audit_id(hidden) == without_audit_id(missing)
@@ -283,7 +270,7 @@ def test_a_soft_deleted_customer_is_invisible(ctx, customer_soft_delete_policy):
     assert query_ids(ctx, "Customer", None, policy) == [live.id]
     assert query_ids(ctx, "Customer", {"is_vip": True}, policy) == []
     assert count(ctx, "Customer", None, policy) == 1
-    result = run("db.get", ctx, policy, model="Customer", id=gone.id)
+    result = call_tool("db.get", ctx, policy, model="Customer", id=gone.id)
     assert result["error"]["code"] == "NOT_FOUND"
 
 
@@ -340,14 +327,14 @@ def test_a_model_excluded_from_the_tenant_scope_is_readable_without_tenant(
     eight = SubscriptionFactory(customer=CustomerFactory(tenant_id=8))
 
     assert query_ids(NO_TENANT, "Subscription", None, policy) == sorted([seven.id, eight.id])
-    assert run("db.get", NO_TENANT, policy, model="Subscription", id=eight.id)["row"]["id"] == (
-        eight.id
-    )
+    assert call_tool("db.get", NO_TENANT, policy, model="Subscription", id=eight.id)["row"][
+        "id"
+    ] == (eight.id)
     assert count(NO_TENANT, "Subscription", {"tenant_id": 8}, policy) == 1
-    customers = run("db.query", NO_TENANT, policy, model="Customer")
+    customers = call_tool("db.query", NO_TENANT, policy, model="Customer")
     assert customers["error"]["code"] == "TENANT_REQUIRED"
 
-    described = run("db.describe", NO_TENANT, policy)["models"]
+    described = call_tool("db.describe", NO_TENANT, policy)["models"]
     scoped = {m["name"]: m["tenant_scoped"] for m in described}
     assert scoped == {"Customer": True, "Subscription": False}
 
@@ -363,5 +350,5 @@ def test_a_relation_from_an_excluded_model_into_a_scoped_one_stays_scoped(
     assert query_ids(ctx, "Subscription", where, policy) == [seven.id]
     assert query_ids(ctx, "Subscription", {"customer__name": "Ann Eight"}, policy) == []
     # Without a tenant the relation can't be scoped, so the filter fails closed.
-    result = run("db.query", NO_TENANT, policy, model="Subscription", where=where)
+    result = call_tool("db.query", NO_TENANT, policy, model="Subscription", where=where)
     assert (result["outcome"], result["error"]["code"]) == ("denied", "TENANT_REQUIRED")

@@ -5,7 +5,7 @@ import datetime as dt
 
 import pytest
 
-from ormai_django import DEFAULT_PROD, PolicyBuilder, execute
+from ormai_django import DEFAULT_PROD, PolicyBuilder
 from ormai_django.models import AuditEvent
 from tests.factories import (
     CustomerFactory,
@@ -13,6 +13,7 @@ from tests.factories import (
     OrderFactory,
     SubscriptionFactory,
 )
+from tests.support import call_tool, query_ids
 
 pytestmark = pytest.mark.django_db
 
@@ -20,16 +21,6 @@ pytestmark = pytest.mark.django_db
 def at(text):
     """An aware UTC datetime from ``"YYYY-MM-DD HH:MM"``."""
     return dt.datetime.fromisoformat(text).replace(tzinfo=dt.UTC)
-
-
-def run(tool, ctx, policy=None, **arguments):
-    return execute({"name": tool, "arguments": arguments}, ctx, policy=policy)
-
-
-def query_ids(ctx, model, where, policy=None):
-    result = run("db.query", ctx, policy, model=model, where=where)
-    assert result["outcome"] == "ok", result
-    return sorted(row["id"] for row in result["rows"])
 
 
 def error_code(result):
@@ -155,7 +146,7 @@ def test_date_parts_apply_to_date_fields(ctx):
 def test_a_time_part_on_a_date_field_is_refused(ctx):
     SubscriptionFactory()
 
-    result = run("db.query", ctx, model="Subscription", where={"renews_on__hour": 3})
+    result = call_tool("db.query", ctx, model="Subscription", where={"renews_on__hour": 3})
 
     assert error_code(result) == ("error", "INVALID_ARGUMENTS")
 
@@ -215,7 +206,7 @@ def test_and_or_not_nest_with_boolean_semantics(ctx, where, expected):
 def test_malformed_nesting_is_invalid_arguments(ctx, where):
     OrderFactory()
 
-    assert error_code(run("db.query", ctx, model="Order", where=where)) == (
+    assert error_code(call_tool("db.query", ctx, model="Order", where=where)) == (
         "error",
         "INVALID_ARGUMENTS",
     )
@@ -297,7 +288,7 @@ def orders_only_policy():
 def test_walking_into_an_unregistered_model_is_relation_denied(ctx, orders_only_policy, where):
     OrderFactory(customer=CustomerFactory(name="Ann Lee", is_vip=True), status="paid")
 
-    result = run("db.query", ctx, orders_only_policy, model="Order", where=where)
+    result = call_tool("db.query", ctx, orders_only_policy, model="Order", where=where)
 
     assert error_code(result) == ("denied", "RELATION_DENIED")
     assert "rows" not in result
@@ -307,7 +298,7 @@ def test_relation_denied_is_the_same_whether_or_not_the_value_matches(ctx, order
     OrderFactory(customer=CustomerFactory(name="Ann Lee"))
 
     def attempt(name):
-        result = run(
+        result = call_tool(
             "db.query", ctx, orders_only_policy, model="Order", where={"customer__name": name}
         )
         result.pop("audit_id")
@@ -346,7 +337,7 @@ def test_an_unregistered_relation_can_still_be_filtered_by_its_id(ctx, orders_on
 def test_a_lookup_outside_the_allow_list_is_denied(ctx, model, key):
     OrderFactory(customer=CustomerFactory(name="Ann Lee"))
 
-    result = run("db.query", ctx, model=model, where={key: "^A"})
+    result = call_tool("db.query", ctx, model=model, where={key: "^A"})
 
     assert error_code(result) == ("denied", "LOOKUP_NOT_ALLOWED")
     assert "rows" not in result
@@ -355,7 +346,7 @@ def test_a_lookup_outside_the_allow_list_is_denied(ctx, model, key):
 def test_an_allowed_lookup_after_a_date_part_must_suit_the_part(ctx):
     OrderFactory()
 
-    result = run("db.query", ctx, model="Order", where={"created_at__year__icontains": "20"})
+    result = call_tool("db.query", ctx, model="Order", where={"created_at__year__icontains": "20"})
 
     assert error_code(result) == ("error", "INVALID_ARGUMENTS")
 
@@ -379,7 +370,7 @@ def test_text_lookups_on_non_text_fields_are_refused(ctx, model, key, value):
     SubscriptionFactory()
     OrderFactory(total_cents=5000)
 
-    result = run("db.query", ctx, model=model, where={key: value})
+    result = call_tool("db.query", ctx, model=model, where={key: value})
 
     assert error_code(result) == ("error", "INVALID_ARGUMENTS")
 
@@ -439,7 +430,7 @@ def test_a_value_the_field_cannot_hold_is_invalid_arguments_not_a_database_error
     SubscriptionFactory()
     OrderFactory()
 
-    result = run("db.query", ctx, model=model, where=where)
+    result = call_tool("db.query", ctx, model=model, where=where)
 
     assert error_code(result) == ("error", "INVALID_ARGUMENTS")
     assert "Traceback" not in result["error"]["message"]
@@ -452,7 +443,7 @@ def test_a_value_the_field_cannot_hold_is_invalid_arguments_not_a_database_error
 def test_a_nul_character_in_where_is_refused_and_the_refusal_audited(ctx, where, code):
     OrderFactory()
 
-    result = run("db.query", ctx, model="Order", where=where)
+    result = call_tool("db.query", ctx, model="Order", where=where)
 
     assert error_code(result) == ("error", code)
     event = AuditEvent.objects.get(pk=result["audit_id"])
@@ -470,7 +461,7 @@ def test_an_integer_beyond_the_column_range_matches_nothing(ctx):
 def test_bad_values_are_refused_in_aggregate_too(ctx):
     OrderFactory()
 
-    result = run(
+    result = call_tool(
         "db.aggregate",
         ctx,
         model="Order",
@@ -486,7 +477,7 @@ def test_where_filters_aggregate_results(ctx):
     OrderFactory(status="paid", total_cents=2500)
     OrderFactory(status="pending", total_cents=9000)
 
-    result = run(
+    result = call_tool(
         "db.aggregate",
         ctx,
         model="Order",

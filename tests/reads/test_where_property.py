@@ -321,7 +321,7 @@ def traverses_customer(key):
 # --- running calls and checking what comes back -------------------------------------------
 
 
-def run(call):
+def execute_rolled_back(call):
     """One call inside a savepoint that is rolled back: examples leave nothing behind."""
     with transaction.atomic():
         result = execute(call, CTX)
@@ -422,11 +422,11 @@ def test_known_edge_where_is_answered_safely(model, where_doc):
 
 
 def check_where(seed, model, where_doc, fields):
-    queried = run(
+    queried = execute_rolled_back(
         {"name": "db.query", "arguments": {"model": model, "where": where_doc, "fields": fields}}
     )
     check_outcome(queried)
-    counted = run(
+    counted = execute_rolled_back(
         {
             "name": "db.aggregate",
             "arguments": {
@@ -473,7 +473,7 @@ def test_random_get_never_raises_and_sees_only_own_visible_rows():
         arguments = {"model": model, "id": pk}
         if fields is not None:
             arguments["fields"] = fields
-        result = run({"name": "db.get", "arguments": arguments})
+        result = execute_rolled_back({"name": "db.get", "arguments": arguments})
         check_outcome(result)
         if fields is not None and any(name in DENIED_NAMES for name in fields):
             assert result["outcome"] != "ok", result
@@ -517,7 +517,7 @@ def test_outcome_of_a_where_on_a_secret_never_depends_on_the_secret():
         true_value = SEVEN[field]
         outcomes = []
         for value in (true_value, EIGHT.get(field, true_value), other, [true_value], None):
-            result = run(
+            result = execute_rolled_back(
                 {
                     "name": "db.query",
                     "arguments": {"model": model, "where": _with_leaf(base, place, key, value)},

@@ -16,7 +16,7 @@ from ormai_django.models import AuditEvent
 from ormai_django.rollback import RollbackError, rollback_audit_id, rollback_run
 from sandbox_project.shop.models import Customer, Note, Order, Subscription
 from tests.factories import CustomerFactory, NoteFactory, OrderFactory, SubscriptionFactory
-from tests.support import database_state
+from tests.support import call_tool, database_state
 
 pytestmark = pytest.mark.django_db
 
@@ -56,14 +56,6 @@ def policy_under_test(settings):
     return POLICY
 
 
-def run(tool, ctx=AGENT, **arguments):
-    if tool in ("db.create", "db.update", "db.delete"):
-        arguments.setdefault("reason", REASON)
-    result = execute({"name": tool, "arguments": arguments}, ctx, policy=POLICY)
-    assert result["outcome"] in ("ok", "dry_run", "pending_approval", "denied", "error")
-    return result
-
-
 def undo(audit_id, **kwargs):
     kwargs.setdefault("actor", OPS)
     return rollback_audit_id(audit_id, policy=POLICY, **kwargs)
@@ -88,11 +80,14 @@ def test_rolling_back_an_update_restores_the_before_values_on_exactly_the_rows_i
     paid = OrderFactory(customer=customer, status="paid")
     OrderFactory(customer=customer, status="shipped")  # not matched by the write
     before = rows(Order)
-    write = run(
+    write = call_tool(
         "db.update",
+        AGENT,
+        POLICY,
         model="Order",
         where={"status__in": ["pending", "paid"]},
         data={"status": "cancelled"},
+        reason=REASON,
     )
     assert write["affected_rows"] == 4
     paid.refresh_from_db()
@@ -110,7 +105,15 @@ def test_rolling_back_an_update_restores_the_before_values_on_exactly_the_rows_i
 
 def test_a_rollback_is_a_write_with_its_own_audit_row_history_rows_and_before_after():
     order = OrderFactory(status="pending")
-    write = run("db.update", model="Order", id=order.pk, data={"status": "cancelled"})
+    write = call_tool(
+        "db.update",
+        AGENT,
+        POLICY,
+        model="Order",
+        id=order.pk,
+        data={"status": "cancelled"},
+        reason=REASON,
+    )
 
     result = undo(write["audit_id"], reason="wrong order")
 
@@ -144,11 +147,14 @@ def test_the_ledger_of_a_rolled_back_multi_row_update_lists_each_row_and_redoes_
         OrderFactory(customer=customer, status=status)
         for status in ("pending", "paid", "pending", "paid")
     ]
-    write = run(
+    write = call_tool(
         "db.update",
+        AGENT,
+        POLICY,
         model="Order",
         where={"status__in": ["pending", "paid"]},
         data={"status": "cancelled"},
+        reason=REASON,
     )
 
     result = undo(write["audit_id"], reason="wrong orders")
@@ -173,7 +179,15 @@ def test_the_ledger_of_a_rolled_back_multi_row_update_lists_each_row_and_redoes_
 
 def test_a_rollback_without_a_reason_says_whose_rollback_it_was():
     order = OrderFactory(status="pending")
-    write = run("db.update", model="Order", id=order.pk, data={"status": "paid"})
+    write = call_tool(
+        "db.update",
+        AGENT,
+        POLICY,
+        model="Order",
+        id=order.pk,
+        data={"status": "paid"},
+        reason=REASON,
+    )
 
     result = undo(write["audit_id"])
 
@@ -185,8 +199,14 @@ def test_rows_going_back_to_different_values_are_restored_each_to_its_own():
     customer = CustomerFactory()
     statuses = ["pending", "paid", "shipped", "pending", "paid"]
     orders = [OrderFactory(customer=customer, status=s) for s in statuses]
-    write = run(
-        "db.update", model="Order", where={"customer": customer.pk}, data={"status": "refunded"}
+    write = call_tool(
+        "db.update",
+        AGENT,
+        POLICY,
+        model="Order",
+        where={"customer": customer.pk},
+        data={"status": "refunded"},
+        reason=REASON,
     )
 
     undo(write["audit_id"])
@@ -198,11 +218,14 @@ def test_a_rollback_over_many_rows_takes_the_same_statements_as_over_one():
     def statements_to_undo(count):
         customer = CustomerFactory()
         OrderFactory.create_batch(count, customer=customer, status="pending")
-        write = run(
+        write = call_tool(
             "db.update",
+            AGENT,
+            POLICY,
             model="Order",
             where={"customer": customer.pk},
             data={"status": "cancelled"},
+            reason=REASON,
         )
         with CaptureQueriesContext(connection) as queries:
             result = undo(write["audit_id"])
@@ -217,8 +240,10 @@ def test_a_rollback_over_many_rows_takes_the_same_statements_as_over_one():
 
 def test_rolling_back_a_create_deletes_the_row_it_made():
     customer = CustomerFactory()
-    write = run(
+    write = call_tool(
         "db.create",
+        AGENT,
+        POLICY,
         model="Subscription",
         data={
             "customer": customer.pk,
@@ -227,6 +252,7 @@ def test_rolling_back_a_create_deletes_the_row_it_made():
             "monthly_price": "49.00",
             "renews_on": "2027-01-01",
         },
+        reason=REASON,
     )
     assert write["outcome"] == "ok", write
     (pk,) = write["ids"]
@@ -245,7 +271,14 @@ def test_rolling_back_a_create_deletes_the_row_it_made():
 
 def test_rolling_back_a_create_soft_deletes_where_the_model_soft_deletes():
     customer = CustomerFactory()
-    write = run("db.create", model="Note", data={"customer": customer.pk, "body": "Hello"})
+    write = call_tool(
+        "db.create",
+        AGENT,
+        POLICY,
+        model="Note",
+        data={"customer": customer.pk, "body": "Hello"},
+        reason=REASON,
+    )
     (pk,) = write["ids"]
 
     result = undo(write["audit_id"])
@@ -253,18 +286,18 @@ def test_rolling_back_a_create_soft_deletes_where_the_model_soft_deletes():
     assert result["rows"][0]["action"] == "soft_delete"
     note = Note._base_manager.get(pk=pk)
     assert note.deleted_at is not None
-    assert run("db.get", model="Note", id=pk)["error"]["code"] == "NOT_FOUND"
+    assert call_tool("db.get", AGENT, POLICY, model="Note", id=pk)["error"]["code"] == "NOT_FOUND"
 
 
 def test_rolling_back_a_soft_delete_clears_the_mark_and_the_row_is_visible_again():
     note = NoteFactory(tenant_id=7, customer=CustomerFactory(tenant_id=7))
-    write = run("db.delete", model="Note", id=note.pk)
-    assert run("db.get", model="Note", id=note.pk)["outcome"] == "error"
+    write = call_tool("db.delete", AGENT, POLICY, model="Note", id=note.pk, reason=REASON)
+    assert call_tool("db.get", AGENT, POLICY, model="Note", id=note.pk)["outcome"] == "error"
 
     undo(write["audit_id"])
 
     assert Note._base_manager.get(pk=note.pk).deleted_at is None
-    assert run("db.get", model="Note", id=note.pk)["outcome"] == "ok"
+    assert call_tool("db.get", AGENT, POLICY, model="Note", id=note.pk)["outcome"] == "ok"
 
 
 def test_rolling_back_a_hard_delete_recreates_every_cascaded_row_with_its_primary_key():
@@ -275,7 +308,7 @@ def test_rolling_back_a_hard_delete_recreates_every_cascaded_row_with_its_primar
     NoteFactory(customer=customer, deleted_at=timezone.now())
     OrderFactory()  # another customer's order, untouched
     before = {m: rows(m) for m in (Customer, Subscription, Order, Note)}
-    write = run("db.delete", model="Customer", id=customer.pk)
+    write = call_tool("db.delete", AGENT, POLICY, model="Customer", id=customer.pk, reason=REASON)
     assert write["outcome"] == "ok", write
     assert not Order.objects.filter(customer=customer.pk).exists()
 
@@ -290,7 +323,7 @@ def test_rolling_back_a_hard_delete_recreates_every_cascaded_row_with_its_primar
 def test_a_hard_delete_rolled_back_and_redone_deletes_the_same_rows_again():
     customer = CustomerFactory()
     OrderFactory.create_batch(2, customer=customer)
-    write = run("db.delete", model="Customer", id=customer.pk)
+    write = call_tool("db.delete", AGENT, POLICY, model="Customer", id=customer.pk, reason=REASON)
     rollback = undo(write["audit_id"])
     assert Customer.objects.filter(pk=customer.pk).exists()
 
@@ -307,8 +340,14 @@ def test_a_hard_delete_rolled_back_and_redone_deletes_the_same_rows_again():
 def test_a_row_changed_since_the_write_is_a_conflict_and_nothing_is_rolled_back():
     customer = CustomerFactory()
     _first, second = OrderFactory.create_batch(2, customer=customer, status="pending")
-    write = run(
-        "db.update", model="Order", where={"customer": customer.pk}, data={"status": "cancelled"}
+    write = call_tool(
+        "db.update",
+        AGENT,
+        POLICY,
+        model="Order",
+        where={"customer": customer.pk},
+        data={"status": "cancelled"},
+        reason=REASON,
     )
     Order.objects.filter(pk=second.pk).update(status="refunded")  # someone else, since
     state = database_state()
@@ -338,8 +377,14 @@ def test_a_conflict_in_the_last_group_of_rows_undoes_the_groups_already_restored
     customer = CustomerFactory()
     pending = OrderFactory.create_batch(2, customer=customer, status="pending")
     paid = OrderFactory(customer=customer, status="paid")
-    write = run(
-        "db.update", model="Order", where={"customer": customer.pk}, data={"status": "cancelled"}
+    write = call_tool(
+        "db.update",
+        AGENT,
+        POLICY,
+        model="Order",
+        where={"customer": customer.pk},
+        data={"status": "cancelled"},
+        reason=REASON,
     )
     Order.objects.filter(pk=paid.pk).update(status="refunded")
     state = database_state()
@@ -355,8 +400,14 @@ def test_a_conflict_in_the_last_group_of_rows_undoes_the_groups_already_restored
 def test_force_over_rows_that_did_not_change_is_an_ordinary_rollback_that_says_force():
     customer = CustomerFactory()
     OrderFactory.create_batch(3, customer=customer, status="pending")
-    write = run(
-        "db.update", model="Order", where={"customer": customer.pk}, data={"status": "cancelled"}
+    write = call_tool(
+        "db.update",
+        AGENT,
+        POLICY,
+        model="Order",
+        where={"customer": customer.pk},
+        data={"status": "cancelled"},
+        reason=REASON,
     )
 
     result = undo(write["audit_id"], force=True)
@@ -372,8 +423,14 @@ def test_the_garbage_collector_runs_again_after_a_rollback_and_after_a_refusal()
     # A rollback pauses the cyclic collector while it runs; the process must get it back.
     customer = CustomerFactory()
     _first, second = OrderFactory.create_batch(2, customer=customer, status="pending")
-    write = run(
-        "db.update", model="Order", where={"customer": customer.pk}, data={"status": "cancelled"}
+    write = call_tool(
+        "db.update",
+        AGENT,
+        POLICY,
+        model="Order",
+        where={"customer": customer.pk},
+        data={"status": "cancelled"},
+        reason=REASON,
     )
     Order.objects.filter(pk=second.pk).update(status="refunded")
     assert gc.isenabled()
@@ -387,7 +444,15 @@ def test_the_garbage_collector_runs_again_after_a_rollback_and_after_a_refusal()
 
 def test_force_overwrites_a_conflict_and_the_audit_row_says_so():
     order = OrderFactory(status="pending")
-    write = run("db.update", model="Order", id=order.pk, data={"status": "cancelled"})
+    write = call_tool(
+        "db.update",
+        AGENT,
+        POLICY,
+        model="Order",
+        id=order.pk,
+        data={"status": "cancelled"},
+        reason=REASON,
+    )
     Order.objects.filter(pk=order.pk).update(status="refunded")
 
     result = undo(write["audit_id"], force=True)
@@ -402,7 +467,7 @@ def test_force_overwrites_a_conflict_and_the_audit_row_says_so():
 
 def test_a_row_recreated_since_a_delete_is_a_conflict():
     customer = CustomerFactory()
-    write = run("db.delete", model="Customer", id=customer.pk)
+    write = call_tool("db.delete", AGENT, POLICY, model="Customer", id=customer.pk, reason=REASON)
     CustomerFactory(id=customer.pk, name="Someone new")
 
     error = refused(undo, write["audit_id"])
@@ -415,7 +480,7 @@ def test_a_row_recreated_since_a_delete_is_a_conflict():
 
 def test_force_over_a_recreated_row_puts_back_the_deleted_values():
     customer = CustomerFactory(name="Original")
-    write = run("db.delete", model="Customer", id=customer.pk)
+    write = call_tool("db.delete", AGENT, POLICY, model="Customer", id=customer.pk, reason=REASON)
     CustomerFactory(id=customer.pk, name="Someone new")
 
     undo(write["audit_id"], force=True)
@@ -426,8 +491,14 @@ def test_force_over_a_recreated_row_puts_back_the_deleted_values():
 def test_a_row_deleted_since_an_update_is_a_conflict_and_force_passes_over_it():
     customer = CustomerFactory()
     kept, gone = OrderFactory.create_batch(2, customer=customer, status="pending")
-    write = run(
-        "db.update", model="Order", where={"customer": customer.pk}, data={"status": "paid"}
+    write = call_tool(
+        "db.update",
+        AGENT,
+        POLICY,
+        model="Order",
+        where={"customer": customer.pk},
+        data={"status": "paid"},
+        reason=REASON,
     )
     Order.objects.filter(pk=gone.pk).delete()
 
@@ -453,8 +524,10 @@ def test_a_created_row_that_others_depend_on_since_is_a_conflict_force_deletes_t
         )
         .build()
     )
-    write = run(
+    write = call_tool(
         "db.create",
+        AGENT,
+        POLICY,
         model="Customer",
         data={
             "name": "Ann",
@@ -462,6 +535,7 @@ def test_a_created_row_that_others_depend_on_since_is_a_conflict_force_deletes_t
             "password_hash": "x",
             "created_at": "2026-11-01T10:00:00Z",
         },
+        reason=REASON,
     )
     assert write["outcome"] == "ok", write
     (pk,) = write["ids"]
@@ -491,7 +565,15 @@ def test_a_created_row_that_others_depend_on_since_is_a_conflict_force_deletes_t
 
 def test_a_write_is_rolled_back_once_and_the_rollback_itself_can_be_rolled_back():
     order = OrderFactory(status="pending")
-    write = run("db.update", model="Order", id=order.pk, data={"status": "cancelled"})
+    write = call_tool(
+        "db.update",
+        AGENT,
+        POLICY,
+        model="Order",
+        id=order.pk,
+        data={"status": "cancelled"},
+        reason=REASON,
+    )
     rollback = undo(write["audit_id"])
 
     error = refused(undo, write["audit_id"])
@@ -537,11 +619,25 @@ def test_only_an_executed_write_can_be_rolled_back(call):
 
 def test_an_idempotent_replay_points_at_the_write_it_replayed():
     order = OrderFactory(status="pending")
-    first = run(
-        "db.update", model="Order", id=order.pk, data={"status": "paid"}, idempotency_key="k-1"
+    first = call_tool(
+        "db.update",
+        AGENT,
+        POLICY,
+        model="Order",
+        id=order.pk,
+        data={"status": "paid"},
+        idempotency_key="k-1",
+        reason=REASON,
     )
-    replay = run(
-        "db.update", model="Order", id=order.pk, data={"status": "paid"}, idempotency_key="k-1"
+    replay = call_tool(
+        "db.update",
+        AGENT,
+        POLICY,
+        model="Order",
+        id=order.pk,
+        data={"status": "paid"},
+        idempotency_key="k-1",
+        reason=REASON,
     )
     assert replay["idempotent_replay"] is True
     replay_event = AuditEvent.objects.exclude(pk=first["audit_id"]).get(idempotency_key="k-1")
@@ -560,7 +656,15 @@ def test_an_unknown_audit_id_is_refused(audit_id):
 @pytest.mark.parametrize("actor", ["", "   ", None, 5, "x" * 201])
 def test_a_rollback_needs_an_actor(actor):
     order = OrderFactory(status="pending")
-    write = run("db.update", model="Order", id=order.pk, data={"status": "paid"})
+    write = call_tool(
+        "db.update",
+        AGENT,
+        POLICY,
+        model="Order",
+        id=order.pk,
+        data={"status": "paid"},
+        reason=REASON,
+    )
 
     assert refused(undo, write["audit_id"], actor=actor).code == "INVALID_ARGUMENTS"
     assert Order.objects.get(pk=order.pk).status == "paid"
@@ -603,8 +707,14 @@ def test_rolling_back_an_approved_write_undoes_what_ran():
 def test_a_dry_run_returns_the_inverse_row_by_row_and_changes_nothing():
     customer = CustomerFactory()
     orders = OrderFactory.create_batch(2, customer=customer, status="pending")
-    write = run(
-        "db.update", model="Order", where={"customer": customer.pk}, data={"status": "cancelled"}
+    write = call_tool(
+        "db.update",
+        AGENT,
+        POLICY,
+        model="Order",
+        where={"customer": customer.pk},
+        data={"status": "cancelled"},
+        reason=REASON,
     )
     Order.objects.filter(pk=orders[1].pk).update(status="refunded")
     state = database_state()
@@ -649,12 +759,43 @@ def test_a_dry_run_returns_the_inverse_row_by_row_and_changes_nothing():
 def test_rolling_back_a_run_undoes_its_writes_newest_first():
     customer = CustomerFactory()
     order = OrderFactory(customer=customer, status="pending")
-    run("db.update", model="Order", id=order.pk, data={"status": "paid"})
-    run("db.update", model="Order", id=order.pk, data={"status": "shipped"})
-    created = run("db.create", model="Note", data={"customer": customer.pk, "body": "Shipped"})
+    call_tool(
+        "db.update",
+        AGENT,
+        POLICY,
+        model="Order",
+        id=order.pk,
+        data={"status": "paid"},
+        reason=REASON,
+    )
+    call_tool(
+        "db.update",
+        AGENT,
+        POLICY,
+        model="Order",
+        id=order.pk,
+        data={"status": "shipped"},
+        reason=REASON,
+    )
+    created = call_tool(
+        "db.create",
+        AGENT,
+        POLICY,
+        model="Note",
+        data={"customer": customer.pk, "body": "Shipped"},
+        reason=REASON,
+    )
     other_run = ToolContext(principal="agent:support-bot", tenant_id=7, run_id="run-other")
     untouched = OrderFactory(customer=customer, status="pending")
-    run("db.update", ctx=other_run, model="Order", id=untouched.pk, data={"status": "paid"})
+    call_tool(
+        "db.update",
+        other_run,
+        POLICY,
+        model="Order",
+        id=untouched.pk,
+        data={"status": "paid"},
+        reason=REASON,
+    )
 
     result = rollback_run("run-rollback", actor=OPS, policy=POLICY)
 
@@ -673,9 +814,33 @@ def test_a_run_with_a_conflict_rolls_back_nothing_and_lists_conflicts_across_the
     customer = CustomerFactory()
     first = OrderFactory(customer=customer, status="pending")
     second = OrderFactory(customer=customer, status="pending")
-    run("db.update", model="Order", id=first.pk, data={"status": "paid"})
-    run("db.update", model="Order", id=second.pk, data={"status": "paid"})
-    run("db.update", model="Order", id=first.pk, data={"status": "shipped"})
+    call_tool(
+        "db.update",
+        AGENT,
+        POLICY,
+        model="Order",
+        id=first.pk,
+        data={"status": "paid"},
+        reason=REASON,
+    )
+    call_tool(
+        "db.update",
+        AGENT,
+        POLICY,
+        model="Order",
+        id=second.pk,
+        data={"status": "paid"},
+        reason=REASON,
+    )
+    call_tool(
+        "db.update",
+        AGENT,
+        POLICY,
+        model="Order",
+        id=first.pk,
+        data={"status": "shipped"},
+        reason=REASON,
+    )
     Order.objects.filter(pk=second.pk).update(status="refunded")
     state = database_state()
 
@@ -688,9 +853,25 @@ def test_a_run_with_a_conflict_rolls_back_nothing_and_lists_conflicts_across_the
 
 def test_a_run_skips_writes_already_rolled_back_and_refuses_an_unknown_run():
     order = OrderFactory(status="pending")
-    one = run("db.update", model="Order", id=order.pk, data={"status": "paid"})
+    one = call_tool(
+        "db.update",
+        AGENT,
+        POLICY,
+        model="Order",
+        id=order.pk,
+        data={"status": "paid"},
+        reason=REASON,
+    )
     undo(one["audit_id"])
-    two = run("db.update", model="Order", id=order.pk, data={"status": "shipped"})
+    two = call_tool(
+        "db.update",
+        AGENT,
+        POLICY,
+        model="Order",
+        id=order.pk,
+        data={"status": "shipped"},
+        reason=REASON,
+    )
 
     result = rollback_run("run-rollback", actor=OPS, policy=POLICY)
 
@@ -704,11 +885,14 @@ def test_a_run_skips_writes_already_rolled_back_and_refuses_an_unknown_run():
 def test_rows_going_back_to_many_different_values_are_restored_each_to_its_own():
     # More distinct before values than the grouped restore takes: one CASE per batch.
     customers = [CustomerFactory(preferred_name=f"Name {i}") for i in range(12)]
-    write = run(
+    write = call_tool(
         "db.update",
+        AGENT,
+        POLICY,
         model="Customer",
         where={"id__in": [c.pk for c in customers]},
         data={"preferred_name": "Same"},
+        reason=REASON,
     )
     assert write["affected_rows"] == 12
 

@@ -9,11 +9,11 @@ from django.core.exceptions import ValidationError
 from django.db.models import signals
 from django.utils import timezone
 
-from ormai_django import DEFAULT_PROD, PolicyBuilder, ToolContext, execute
+from ormai_django import DEFAULT_PROD, PolicyBuilder, ToolContext
 from ormai_django.models import IdempotencyRecord, WriteBudget
 from sandbox_project.shop.models import Customer, Note, Order, Subscription
 from tests.factories import CustomerFactory, NoteFactory, OrderFactory, SubscriptionFactory
-from tests.support import event_of
+from tests.support import call_tool, event_of
 
 pytestmark = pytest.mark.django_db
 
@@ -21,12 +21,8 @@ AGENT = ToolContext(principal="agent:support-bot", tenant_id=7, run_id="run-dry"
 REASON = "Checking what this would do before doing it."
 
 
-def run(tool, ctx=AGENT, policy=None, **arguments):
-    return execute({"name": tool, "arguments": arguments}, ctx, policy=policy)
-
-
 def dry(tool, policy=None, **arguments):
-    return run(tool, policy=policy, **arguments, reason=REASON, dry_run=True)
+    return call_tool(tool, AGENT, policy, **arguments, reason=REASON, dry_run=True)
 
 
 def everything():
@@ -65,7 +61,7 @@ def preview_policy(profile=DEFAULT_PROD, approvals=(), rate_limit=None, **write_
 
 def shown_by_get(model, pk, field, policy):
     """The value an agent reads for ``field`` (masked if masked)."""
-    result = run("db.get", policy=policy, model=model, id=pk)
+    result = call_tool("db.get", AGENT, policy, model=model, id=pk)
     assert result["outcome"] == "ok", result
     return result["row"][field]
 
@@ -422,7 +418,7 @@ def test_a_dry_run_reports_the_policy_validator_refusal_the_real_call_would_hit(
         "db.update": {"model": "Note", "id": note.id, "data": {"body": "x"}},
         "db.delete": {"model": "Note", "id": note.id},
     }[tool]
-    real = run(tool, policy=policy, **arguments, reason=REASON)
+    real = call_tool(tool, AGENT, policy, **arguments, reason=REASON)
 
     previewed = dry(tool, policy, **arguments)
 
@@ -439,7 +435,7 @@ def test_a_dry_run_reports_the_models_clean_refusal_of_a_single_row_update(monke
     monkeypatch.setattr(Customer, "clean", refuse)
     customer = CustomerFactory()
     arguments = {"model": "Customer", "id": customer.id, "data": {"preferred_name": "Boss"}}
-    real = run("db.update", policy=preview_policy(), **arguments, reason=REASON)
+    real = call_tool("db.update", AGENT, preview_policy(), **arguments, reason=REASON)
 
     previewed = dry("db.update", preview_policy(), **arguments)
 
@@ -498,7 +494,9 @@ def test_a_dry_run_changes_nothing_and_fires_no_model_signal(call, shop_signals)
     before = everything()
     shop_signals.clear()
 
-    result = run(tool, policy=policy, **arguments, reason=REASON, dry_run=True, idempotency_key="k")
+    result = call_tool(
+        tool, AGENT, policy, **arguments, reason=REASON, dry_run=True, idempotency_key="k"
+    )
 
     assert result["outcome"] == "dry_run", result
     assert shop_signals == []
@@ -514,7 +512,9 @@ def test_the_same_write_executed_does_fire_model_signals(call, shop_signals):
     tool, arguments = dry_calls(customer, note, order)[call]
     shop_signals.clear()
 
-    result = run(tool, policy=preview_policy(allow_cascade_delete=True), **arguments, reason=REASON)
+    result = call_tool(
+        tool, AGENT, preview_policy(allow_cascade_delete=True), **arguments, reason=REASON
+    )
 
     assert result["outcome"] == "ok", result
     assert shop_signals != []
@@ -528,7 +528,7 @@ def test_a_dry_run_is_audited_as_dry_run(call):
     tool, arguments = dry_calls(customer, note, order)[call]
     arguments = {**arguments, "reason": REASON, "dry_run": True}
 
-    result = run(tool, policy=preview_policy(allow_cascade_delete=True), **arguments)
+    result = call_tool(tool, AGENT, preview_policy(allow_cascade_delete=True), **arguments)
 
     event = event_of(result)
     assert event.outcome == "dry_run"
@@ -548,7 +548,7 @@ def test_dry_runs_are_not_counted_by_the_rate_limit():
     arguments = {"model": "Customer", "id": customer.id, "data": {"preferred_name": "Bo"}}
 
     previews = [dry("db.update", policy, **arguments) for _ in range(5)]
-    writes = [run("db.update", policy=policy, **arguments, reason=REASON) for _ in range(3)]
+    writes = [call_tool("db.update", AGENT, policy, **arguments, reason=REASON) for _ in range(3)]
 
     assert [p["outcome"] for p in previews] == ["dry_run"] * 5
     assert [w["outcome"] for w in writes] == ["ok", "ok", "denied"]

@@ -10,17 +10,13 @@ from ormai_django import ToolContext, execute
 from ormai_django.models import AuditEvent, IdempotencyRecord, WriteBudget
 from sandbox_project.shop.models import Customer, Note
 from tests.factories import CustomerFactory, NoteFactory, OrderFactory
-from tests.support import database_state, event_of, shop_writes
+from tests.support import call_tool, database_state, event_of, shop_writes
 
 pytestmark = pytest.mark.django_db
 
 AGENT = ToolContext(principal="agent:support-bot", tenant_id=7, run_id="run-retry")
 OTHER_AGENT = ToolContext(principal="agent:billing-bot", tenant_id=7, run_id="run-retry")
 REASON = "The customer asked for it on the phone."
-
-
-def run(tool, ctx=AGENT, policy=None, **arguments):
-    return execute({"name": tool, "arguments": arguments}, ctx, policy=policy)
 
 
 def without(result, *keys):
@@ -38,10 +34,10 @@ def rename(customer, name, key=None, ctx=AGENT, policy=None, **extra):
     arguments = {"model": "Customer", "id": customer.id, "data": {"preferred_name": name}}
     if key is not None:
         arguments["idempotency_key"] = key
-    return run(
+    return call_tool(
         "db.update",
-        ctx=ctx,
-        policy=policy or retry_policy(),
+        ctx,
+        policy or retry_policy(),
         **{"reason": REASON, **arguments, **extra},
     )
 
@@ -84,9 +80,9 @@ def test_a_replayed_create_creates_no_second_row():
         "reason": REASON,
         "idempotency_key": "note-1",
     }
-    first = run("db.create", policy=retry_policy(), **arguments)
+    first = call_tool("db.create", AGENT, retry_policy(), **arguments)
 
-    replays = [run("db.create", policy=retry_policy(), **arguments) for _ in range(3)]
+    replays = [call_tool("db.create", AGENT, retry_policy(), **arguments) for _ in range(3)]
 
     assert first["outcome"] == "ok", first
     assert Note.objects.count() == 1
@@ -100,11 +96,11 @@ def test_a_replayed_delete_deletes_nothing_more():
     customer = CustomerFactory()
     notes = NoteFactory.create_batch(2, customer=customer)
     arguments = {"model": "Note", "where": {"customer": customer.id}, "reason": REASON}
-    first = run("db.delete", policy=retry_policy(), **arguments, idempotency_key="purge")
+    first = call_tool("db.delete", AGENT, retry_policy(), **arguments, idempotency_key="purge")
     assert first["outcome"] == "ok", first
     newer = NoteFactory(customer=customer)  # matches the same where now
 
-    replay = run("db.delete", policy=retry_policy(), **arguments, idempotency_key="purge")
+    replay = call_tool("db.delete", AGENT, retry_policy(), **arguments, idempotency_key="purge")
 
     assert replay["idempotent_replay"] is True
     assert replay["affected_rows"] == 2
@@ -122,18 +118,20 @@ def test_the_same_key_with_other_arguments_is_a_conflict_and_changes_nothing():
     conflicts = [
         rename(customer, "Bo", key="rename-1"),
         rename(other, "Al", key="rename-1"),
-        run(
+        call_tool(
             "db.update",
-            policy=retry_policy(),
+            AGENT,
+            retry_policy(),
             model="Customer",
             id=customer.id,
             data={"preferred_language": "fr"},
             reason=REASON,
             idempotency_key="rename-1",
         ),
-        run(
+        call_tool(
             "db.delete",
-            policy=retry_policy(allow_cascade_delete=True),
+            AGENT,
+            retry_policy(allow_cascade_delete=True),
             model="Customer",
             id=customer.id,
             reason=REASON,
@@ -218,16 +216,16 @@ def test_a_key_reused_in_another_tenant_never_replays_that_tenants_write():
         "reason": REASON,
         "idempotency_key": "edit-note",
     }
-    done = run("db.update", ctx=in_seven, policy=retry_policy(), **arguments)
+    done = call_tool("db.update", in_seven, retry_policy(), **arguments)
     assert done["outcome"] == "ok", done
 
     # The same call in tenant 8, where the note doesn't exist for the caller.
-    elsewhere = run("db.update", ctx=in_eight, policy=retry_policy(), **arguments)
+    elsewhere = call_tool("db.update", in_eight, retry_policy(), **arguments)
 
     assert elsewhere.get("idempotent_replay") is not True, elsewhere
     assert elsewhere["outcome"] != "ok", elsewhere
-    unkeyed = run(
-        "db.update", ctx=in_eight, policy=retry_policy(), **{**arguments, "idempotency_key": "new"}
+    unkeyed = call_tool(
+        "db.update", in_eight, retry_policy(), **{**arguments, "idempotency_key": "new"}
     )
     assert unkeyed["error"]["code"] == "NOT_FOUND"  # what tenant 8 gets without the key
 
@@ -263,9 +261,10 @@ def test_require_idempotency_key_still_allows_a_dry_run_without_one():
 )
 def test_a_refused_call_is_not_stored_so_its_key_is_free_for_the_fixed_call(data, code):
     customer = CustomerFactory(preferred_name="")
-    refused = run(
+    refused = call_tool(
         "db.update",
-        policy=retry_policy(),
+        AGENT,
+        retry_policy(),
         model="Customer",
         id=customer.id,
         data=data,
@@ -334,17 +333,18 @@ def test_every_write_tool_counts_against_the_same_budget():
     note = NoteFactory(customer=customer)
     policy = retry_policy(rate_limit=3)
     results = [
-        run(
+        call_tool(
             "db.create",
-            policy=policy,
+            AGENT,
+            policy,
             model="Note",
             data={"customer": customer.id, "body": "x"},
             reason=REASON,
         ),
-        run(
-            "db.update", policy=policy, model="Note", id=note.id, data={"body": "y"}, reason=REASON
+        call_tool(
+            "db.update", AGENT, policy, model="Note", id=note.id, data={"body": "y"}, reason=REASON
         ),
-        run("db.delete", policy=policy, model="Note", id=note.id, reason=REASON),
+        call_tool("db.delete", AGENT, policy, model="Note", id=note.id, reason=REASON),
         rename(customer, "Al", policy=policy),
     ]
 
@@ -393,34 +393,38 @@ def test_dry_runs_denials_errors_and_replays_spend_no_budget():
     not_spending = [
         rename(customer, "B", policy=policy, dry_run=True),
         rename(customer, "A", key="k-1", policy=policy),  # replay
-        run(
+        call_tool(
             "db.update",
-            policy=policy,
+            AGENT,
+            policy,
             model="Customer",
             id=customer.id,
             data={"name": "x"},
             reason=REASON,
         ),
         rename(customer, "B", policy=policy, reason=""),
-        run(
+        call_tool(
             "db.update",
-            policy=policy,
+            AGENT,
+            policy,
             model="Customer",
             id=customer.id,
             data={"preferred_language": "xx"},
             reason=REASON,
         ),
-        run(
+        call_tool(
             "db.update",
-            policy=policy,
+            AGENT,
+            policy,
             model="Order",
             where={"customer": customer.id},
             data={"status": "paid"},
             reason=REASON,
         ),  # 2 rows > max_affected_rows=1: held for approval
-        run(
+        call_tool(
             "db.update",
-            policy=policy,
+            AGENT,
+            policy,
             model="Order",
             id=order.id + 1000,
             data={"status": "paid"},

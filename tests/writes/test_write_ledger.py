@@ -6,20 +6,16 @@ import pytest
 from django.db import connection
 from django.utils import timezone
 
-from ormai_django import DEFAULT_PROD, PolicyBuilder, ToolContext, execute
+from ormai_django import DEFAULT_PROD, PolicyBuilder, ToolContext
 from ormai_django.models import AuditEvent, IdempotencyRecord, WriteBudget
 from sandbox_project.shop.models import Customer, Note, Order, Subscription
 from tests.factories import CustomerFactory, NoteFactory, OrderFactory, SubscriptionFactory
-from tests.support import database_state, event_of
+from tests.support import call_tool, database_state, event_of
 
 pytestmark = pytest.mark.django_db
 
 AGENT = ToolContext(principal="agent:support-bot", tenant_id=7, run_id="run-ledger")
 REASON = "The customer asked for it on the phone."
-
-
-def run(tool, ctx=AGENT, policy=None, **arguments):
-    return execute({"name": tool, "arguments": arguments}, ctx, policy=policy)
 
 
 def history_of(model, **filters):
@@ -118,9 +114,10 @@ def fresh(instance):
 def test_a_create_records_every_field_of_the_new_row_as_after():
     customer = CustomerFactory()
 
-    result = run(
+    result = call_tool(
         "db.create",
-        policy=ledger_policy(),
+        AGENT,
+        ledger_policy(),
         model="Note",
         data={"customer": customer.id, "body": "Called about the invoice."},
         reason=REASON,
@@ -142,9 +139,10 @@ def test_a_create_records_every_field_of_the_new_row_as_after():
 def test_a_create_writes_one_plus_history_row_with_the_reason():
     customer = CustomerFactory()
 
-    result = run(
+    result = call_tool(
         "db.create",
-        policy=ledger_policy(),
+        AGENT,
+        ledger_policy(),
         model="Note",
         data={"customer": customer.id, "body": "hello"},
         reason=REASON,
@@ -167,9 +165,10 @@ def test_an_update_records_before_and_after_of_the_fields_it_set_as_json():
     subscription = SubscriptionFactory(seats=1, plan="basic")
     before = fresh(subscription)
 
-    result = run(
+    result = call_tool(
         "db.update",
-        policy=ledger_policy(),
+        AGENT,
+        ledger_policy(),
         model="Subscription",
         id=subscription.id,
         data={"seats": 3, "monthly_price": "12.50", "renews_on": "2030-01-02"},
@@ -197,9 +196,10 @@ def test_an_update_records_before_and_after_of_the_fields_it_set_as_json():
 def test_an_updates_after_values_are_what_the_row_now_holds():
     subscription = SubscriptionFactory()
 
-    result = run(
+    result = call_tool(
         "db.update",
-        policy=ledger_policy(),
+        AGENT,
+        ledger_policy(),
         model="Subscription",
         id=subscription.id,
         data={"monthly_price": 12.5},
@@ -217,9 +217,10 @@ def test_an_update_writes_one_history_row_with_the_after_state_and_the_reason():
     customer = CustomerFactory(preferred_name="Al", preferred_language="en")
     history_before = Customer.history.count()
 
-    result = run(
+    result = call_tool(
         "db.update",
-        policy=ledger_policy(),
+        AGENT,
+        ledger_policy(),
         model="Customer",
         id=customer.id,
         data={"preferred_language": "fr"},
@@ -247,9 +248,10 @@ def test_a_multi_row_update_of_fifty_rows_records_each_row_and_writes_fifty_hist
     ]
     history_before = Customer.history.count()
 
-    result = run(
+    result = call_tool(
         "db.update",
-        policy=ledger_policy(),
+        AGENT,
+        ledger_policy(),
         model="Customer",
         where={"preferred_language": "en"},
         data={"preferred_name": "Valued customer"},
@@ -295,9 +297,10 @@ def test_a_multi_row_update_of_text_and_boolean_fields_records_them_as_json_in_k
         .build()
     )
 
-    result = run(
+    result = call_tool(
         "db.update",
-        policy=policy,
+        AGENT,
+        policy,
         model="Customer",
         where={"preferred_language": "en"},
         data={"preferred_name": "Ann \"the\" 'VIP' ✓", "is_vip": True},
@@ -326,9 +329,10 @@ def test_a_multi_row_update_of_text_and_boolean_fields_records_them_as_json_in_k
 def test_a_write_over_more_than_a_hundred_rows_returns_the_first_hundred_ids():
     customers = CustomerFactory.create_batch(101, preferred_language="en")
 
-    result = run(
+    result = call_tool(
         "db.update",
-        policy=ledger_policy(max_affected_rows=500),
+        AGENT,
+        ledger_policy(max_affected_rows=500),
         model="Customer",
         where={"preferred_language": "en"},
         data={"preferred_name": "Bulk"},
@@ -355,7 +359,9 @@ def test_the_history_change_reason_is_the_reason_cut_to_the_fields_length(write)
     tool, arguments = write_calls(customer, note)[write]
     history_before = {model: model.history.count() for model in (Customer, Note)}
 
-    result = run(tool, policy=ledger_policy(allow_cascade_delete=True), **arguments, reason=reason)
+    result = call_tool(
+        tool, AGENT, ledger_policy(allow_cascade_delete=True), **arguments, reason=reason
+    )
 
     assert result["outcome"] == "ok", result
     new_rows = [
@@ -375,7 +381,7 @@ def test_a_soft_delete_marks_the_row_and_records_the_marker_before_and_after():
     note = NoteFactory()
     started = timezone.now()
 
-    result = run("db.delete", policy=ledger_policy(), model="Note", id=note.id, reason=REASON)
+    result = call_tool("db.delete", AGENT, ledger_policy(), model="Note", id=note.id, reason=REASON)
 
     assert result["outcome"] == "ok", result
     assert result["affected_rows"] == 1
@@ -402,10 +408,10 @@ def test_a_soft_delete_marks_the_row_and_records_the_marker_before_and_after():
 
 def test_a_soft_deleted_row_is_gone_for_reads_and_writes():
     note = NoteFactory()
-    run("db.delete", policy=ledger_policy(), model="Note", id=note.id, reason=REASON)
+    call_tool("db.delete", AGENT, ledger_policy(), model="Note", id=note.id, reason=REASON)
 
-    got = run("db.get", policy=ledger_policy(), model="Note", id=note.id)
-    again = run("db.delete", policy=ledger_policy(), model="Note", id=note.id, reason=REASON)
+    got = call_tool("db.get", AGENT, ledger_policy(), model="Note", id=note.id)
+    again = call_tool("db.delete", AGENT, ledger_policy(), model="Note", id=note.id, reason=REASON)
 
     assert got["error"]["code"] == "NOT_FOUND"
     assert again["error"]["code"] == "NOT_FOUND"
@@ -427,9 +433,10 @@ def test_a_hard_delete_with_cascade_records_the_before_of_every_row_it_removed()
     customer, related = customer_with_everything()
     customer = fresh(customer)
 
-    result = run(
+    result = call_tool(
         "db.delete",
-        policy=ledger_policy(allow_cascade_delete=True),
+        AGENT,
+        ledger_policy(allow_cascade_delete=True),
         model="Customer",
         id=customer.id,
         reason=REASON,
@@ -464,9 +471,10 @@ def test_a_hard_delete_with_cascade_records_the_before_of_every_row_it_removed()
 def test_a_hard_delete_writes_a_minus_history_row_for_every_row_removed():
     customer, related = customer_with_everything()
 
-    result = run(
+    result = call_tool(
         "db.delete",
-        policy=ledger_policy(allow_cascade_delete=True),
+        AGENT,
+        ledger_policy(allow_cascade_delete=True),
         model="Customer",
         id=customer.id,
         reason=REASON,
@@ -488,8 +496,8 @@ def test_a_hard_delete_writes_a_minus_history_row_for_every_row_removed():
 def test_a_hard_delete_without_related_rows_runs_under_default_prod():
     customer = CustomerFactory()
 
-    result = run(
-        "db.delete", policy=ledger_policy(), model="Customer", id=customer.id, reason=REASON
+    result = call_tool(
+        "db.delete", AGENT, ledger_policy(), model="Customer", id=customer.id, reason=REASON
     )
 
     assert result["outcome"] == "ok", result
@@ -501,8 +509,8 @@ def test_a_delete_that_would_cascade_is_denied_under_default_prod():
     customer, _ = customer_with_everything()
     before = database_state()
 
-    result = run(
-        "db.delete", policy=ledger_policy(), model="Customer", id=customer.id, reason=REASON
+    result = call_tool(
+        "db.delete", AGENT, ledger_policy(), model="Customer", id=customer.id, reason=REASON
     )
 
     assert result["outcome"] == "denied", result
@@ -520,9 +528,10 @@ def test_a_multi_row_delete_with_cascade_allowed_removes_every_cascaded_row():
     kept_order = OrderFactory(customer=keep)
     orders = [OrderFactory(customer=c) for c in customers]
 
-    result = run(
+    result = call_tool(
         "db.delete",
-        policy=ledger_policy(allow_cascade_delete=True),
+        AGENT,
+        ledger_policy(allow_cascade_delete=True),
         model="Customer",
         where={"preferred_language": "de"},
         reason=REASON,
@@ -545,9 +554,10 @@ def test_a_cascade_into_another_tenants_rows_is_denied_even_when_cascades_are_al
     theirs = OrderFactory(customer=customer, tenant_id=8)
     before = database_state()
 
-    result = run(
+    result = call_tool(
         "db.delete",
-        policy=ledger_policy(allow_cascade_delete=True),
+        AGENT,
+        ledger_policy(allow_cascade_delete=True),
         model="Customer",
         id=customer.id,
         reason=REASON,
@@ -573,7 +583,7 @@ def test_a_cascade_into_another_tenants_rows_of_an_unregistered_model_is_denied(
     theirs = NoteFactory(customer=customer, tenant_id=8)
     before = database_state()
 
-    result = run("db.delete", policy=policy, model="Customer", id=customer.id, reason=REASON)
+    result = call_tool("db.delete", AGENT, policy, model="Customer", id=customer.id, reason=REASON)
 
     assert result["outcome"] == "denied", result
     assert result["error"]["code"] == "CASCADE_NOT_ALLOWED"
@@ -669,7 +679,9 @@ def test_when_the_audit_row_cannot_be_written_nothing_of_the_write_remains(
     tool, arguments = write_calls(customer, note)[write]
     before = ledger_state()
 
-    result = run(tool, policy=policy, **arguments, reason="fail-audit", idempotency_key="key-1")
+    result = call_tool(
+        tool, AGENT, policy, **arguments, reason="fail-audit", idempotency_key="key-1"
+    )
 
     assert result["outcome"] == "error", result
     assert "error" in result
@@ -683,9 +695,11 @@ def test_a_retry_after_the_audit_failure_runs_for_real(refuse_audit_rows):
     policy = ledger_policy(rate_limit=10)
     refuse_audit_rows("NEW.reason = 'fail-audit'")
     arguments = {"model": "Customer", "id": customer.id, "data": {"preferred_name": "Al"}}
-    failed = run("db.update", policy=policy, **arguments, reason="fail-audit", idempotency_key="k")
+    failed = call_tool(
+        "db.update", AGENT, policy, **arguments, reason="fail-audit", idempotency_key="k"
+    )
 
-    retried = run("db.update", policy=policy, **arguments, reason=REASON, idempotency_key="k")
+    retried = call_tool("db.update", AGENT, policy, **arguments, reason=REASON, idempotency_key="k")
 
     assert failed["outcome"] == "error"
     assert retried["outcome"] == "ok", retried
@@ -708,7 +722,7 @@ def test_a_write_rolled_back_by_the_audit_failure_is_audited_without_changes(
     tool, arguments = write_calls(customer, note)[write]
     before = ledger_state()
 
-    result = run(tool, policy=policy, **arguments, reason="fail-audit")
+    result = call_tool(tool, AGENT, policy, **arguments, reason="fail-audit")
 
     assert result["outcome"] == "error", result
     assert ledger_state() == before

@@ -4,21 +4,17 @@ tenants, and the approval gate. Every refusal is audited and changes no row."""
 import pytest
 from django.utils import timezone
 
-from ormai_django import DEFAULT_PROD, PolicyBuilder, ToolContext, agent_model, execute
+from ormai_django import DEFAULT_PROD, PolicyBuilder, ToolContext, agent_model
 from ormai_django.models import ApprovalRequest
 from sandbox_project.shop.models import Customer, Note, Order
 from tests.factories import CustomerFactory, NoteFactory, OrderFactory, SubscriptionFactory
-from tests.support import database_state, event_of, shop_writes
+from tests.support import call_tool, database_state, event_of, shop_writes
 
 pytestmark = pytest.mark.django_db
 
 AGENT = ToolContext(principal="agent:support-bot", tenant_id=7, run_id="run-writes")
 NO_TENANT = ToolContext(principal="agent:support-bot", run_id="run-writes")
 REASON = "The customer asked for it on the phone."
-
-
-def run(tool, ctx=AGENT, policy=None, **arguments):
-    return execute({"name": tool, "arguments": arguments}, ctx, policy=policy)
 
 
 def writes_policy(profile=DEFAULT_PROD, approvals=(), **write_options):
@@ -81,7 +77,7 @@ def test_a_write_to_a_read_only_model_is_denied_write_not_allowed(tool, argument
     arguments = {"model": "Subscription", "reason": REASON, **arguments}
     before = database_state()
 
-    result = run(tool, policy=writes_policy(), **arguments)
+    result = call_tool(tool, AGENT, writes_policy(), **arguments)
 
     event = assert_refused(result, "denied", "WRITE_NOT_ALLOWED", before)
     assert event.tool == tool
@@ -94,9 +90,10 @@ def test_a_model_without_enable_writes_is_read_only_under_default_prod():
     policy = PolicyBuilder(DEFAULT_PROD).register_models([Customer]).tenant_scope("tenant_id")
     before = database_state()
 
-    result = run(
+    result = call_tool(
         "db.update",
-        policy=policy.build(),
+        AGENT,
+        policy.build(),
         model="Customer",
         id=customer.id,
         data={"preferred_name": "Al"},
@@ -133,7 +130,7 @@ def test_a_write_without_a_usable_reason_is_denied_reason_required(tool, reason)
     }[tool] | reason
     before = database_state()
 
-    result = run(tool, policy=writes_policy(), **arguments)
+    result = call_tool(tool, AGENT, writes_policy(), **arguments)
 
     event = assert_refused(result, "denied", "REASON_REQUIRED", before)
     assert event.arguments == arguments
@@ -144,9 +141,10 @@ def test_a_write_without_a_usable_reason_is_denied_reason_required(tool, reason)
 def test_require_reason_false_lets_a_write_run_without_a_reason(reason):
     customer = CustomerFactory(preferred_name="")
 
-    result = run(
+    result = call_tool(
         "db.update",
-        policy=writes_policy(require_reason=False),
+        AGENT,
+        writes_policy(require_reason=False),
         model="Customer",
         id=customer.id,
         data={"preferred_name": "Al"},
@@ -162,9 +160,10 @@ def test_require_reason_false_lets_a_write_run_without_a_reason(reason):
 def test_the_reason_is_recorded_stripped_on_the_audit_row():
     customer = CustomerFactory()
 
-    result = run(
+    result = call_tool(
         "db.update",
-        policy=writes_policy(),
+        AGENT,
+        writes_policy(),
         model="Customer",
         id=customer.id,
         data={"preferred_name": "Al"},
@@ -202,7 +201,7 @@ def test_data_naming_a_field_outside_writable_fields_is_denied_field_not_writabl
     arguments["reason"] = REASON
     before = database_state()
 
-    result = run(tool, policy=writes_policy(), **arguments)
+    result = call_tool(tool, AGENT, writes_policy(), **arguments)
 
     event = assert_refused(result, "denied", "FIELD_NOT_WRITABLE", before, field=field)
     assert event.arguments == arguments
@@ -221,9 +220,10 @@ def test_a_foreign_key_attname_not_writable_is_denied_like_the_field():
     )
     before = database_state()
 
-    result = run(
+    result = call_tool(
         "db.update",
-        policy=policy,
+        AGENT,
+        policy,
         model="Note",
         id=note.id,
         data={"customer_id": other.id},
@@ -241,7 +241,7 @@ def test_data_naming_an_unknown_field_is_unknown_field(tool):
         arguments["id"] = customer.id
     before = database_state()
 
-    result = run(tool, policy=writes_policy(), **arguments)
+    result = call_tool(tool, AGENT, writes_policy(), **arguments)
 
     event = assert_refused(result, "error", "UNKNOWN_FIELD", before, field="nickname")
     assert event.arguments == arguments
@@ -253,9 +253,10 @@ def test_the_soft_delete_marker_is_not_writable_through_db_update():
     note = NoteFactory()
     before = database_state()
 
-    result = run(
+    result = call_tool(
         "db.update",
-        policy=writes_policy(),
+        AGENT,
+        writes_policy(),
         model="Note",
         id=note.id,
         data={"deleted_at": "2026-01-01T00:00:00Z"},
@@ -289,7 +290,7 @@ def test_update_and_delete_need_exactly_one_of_id_or_a_non_empty_where(tool, sel
         arguments["data"] = {"preferred_name": "Everyone"}
     before = database_state()
 
-    result = run(tool, policy=writes_policy(allow_cascade_delete=True), **arguments)
+    result = call_tool(tool, AGENT, writes_policy(allow_cascade_delete=True), **arguments)
 
     event = assert_refused(result, "error", "INVALID_ARGUMENTS", before)
     assert event.arguments == arguments
@@ -317,7 +318,7 @@ def test_an_id_the_context_cannot_see_is_not_found(tool, why):
         arguments["data"] = {"body": "overwritten"}
     before = database_state()
 
-    result = run(tool, policy=writes_policy(), **arguments)
+    result = call_tool(tool, AGENT, writes_policy(), **arguments)
 
     assert_refused(result, "error", "NOT_FOUND", before)
     assert not Note._base_manager.filter(body="overwritten").exists()
@@ -331,7 +332,7 @@ def test_another_tenants_row_is_refused_exactly_like_a_missing_one(tool):
         arguments = {"model": "Note", "id": ids[why], "reason": REASON}
         if tool == "db.update":
             arguments["data"] = {"body": "overwritten"}
-        result = run(tool, policy=writes_policy(), **arguments)
+        result = call_tool(tool, AGENT, writes_policy(), **arguments)
         error = dict(result["error"])
         error["message"] = error["message"].replace(repr(ids[why]), "<id>")
         results[why] = (result["outcome"], error)
@@ -343,9 +344,10 @@ def test_a_where_never_reaches_another_tenants_rows():
     mine = CustomerFactory(preferred_language="en")
     theirs = CustomerFactory(tenant_id=8, preferred_language="en", preferred_name="")
 
-    result = run(
+    result = call_tool(
         "db.update",
-        policy=writes_policy(),
+        AGENT,
+        writes_policy(),
         model="Customer",
         where={"preferred_language": "en"},
         data={"preferred_name": "Everyone"},
@@ -382,7 +384,7 @@ def test_a_write_without_a_tenant_in_context_is_denied_tenant_required(case):
     arguments["reason"] = REASON
     before = database_state()
 
-    result = run(tool, ctx=NO_TENANT, policy=writes_policy(), **arguments)
+    result = call_tool(tool, NO_TENANT, writes_policy(), **arguments)
 
     event = assert_refused(result, "denied", "TENANT_REQUIRED", before)
     assert event.tenant_id == ""
@@ -395,9 +397,10 @@ def test_a_write_matching_a_require_approval_rule_is_held_for_approval(policy):
     subscription = SubscriptionFactory(plan="basic", seats=1)
     before = database_state()
 
-    result = run(
+    result = call_tool(
         "db.update",
-        policy=policy,
+        AGENT,
+        policy,
         model="Subscription",
         id=subscription.id,
         data={"seats": 5},
@@ -411,7 +414,7 @@ def test_approvers_required_is_what_the_matching_rule_asks(policy):
     customer = CustomerFactory()  # no related rows: nothing would cascade
     before = database_state()
 
-    result = run("db.delete", policy=policy, model="Customer", id=customer.id, reason=REASON)
+    result = call_tool("db.delete", AGENT, policy, model="Customer", id=customer.id, reason=REASON)
 
     assert_held(result, before, 2)
 
@@ -426,9 +429,10 @@ def test_the_most_demanding_of_several_matching_rules_wins():
     )
     before = database_state()
 
-    result = run(
+    result = call_tool(
         "db.update",
-        policy=policy,
+        AGENT,
+        policy,
         model="Customer",
         id=customer.id,
         data={"preferred_name": "Al"},
@@ -447,9 +451,10 @@ def test_a_rule_for_another_tool_or_model_does_not_hold_the_write():
         ]
     )
 
-    result = run(
+    result = call_tool(
         "db.update",
-        policy=policy,
+        AGENT,
+        policy,
         model="Customer",
         id=customer.id,
         data={"preferred_name": "Al"},
@@ -490,7 +495,7 @@ def test_every_write_to_an_approval_class_model_declared_by_decorator_is_held(in
     tool, arguments = approval_class_calls(note, customer)[index]
     before = database_state()
 
-    result = run(tool, policy=policy, **arguments, reason=REASON)
+    result = call_tool(tool, AGENT, policy, **arguments, reason=REASON)
 
     assert_held(result, before, 1)
 
@@ -503,7 +508,7 @@ def test_every_write_to_a_model_whose_policy_rule_names_no_tool_is_held(index):
     tool, arguments = approval_class_calls(note, customer)[index]
     before = database_state()
 
-    result = run(tool, policy=policy, **arguments, reason=REASON)
+    result = call_tool(tool, AGENT, policy, **arguments, reason=REASON)
 
     assert_held(result, before, 2)
 
@@ -516,7 +521,7 @@ def test_a_write_over_more_rows_than_max_affected_rows_needs_approval(tool):
         arguments["data"] = {"status": "cancelled"}
     before = database_state()
 
-    result = run(tool, policy=writes_policy(max_affected_rows=2), **arguments)
+    result = call_tool(tool, AGENT, writes_policy(max_affected_rows=2), **arguments)
 
     assert_held(result, before, 1)
 
@@ -530,7 +535,7 @@ def test_a_write_over_exactly_max_affected_rows_runs(tool):
     if tool == "db.update":
         arguments["data"] = {"status": "cancelled"}
 
-    result = run(tool, policy=writes_policy(max_affected_rows=2), **arguments)
+    result = call_tool(tool, AGENT, writes_policy(max_affected_rows=2), **arguments)
 
     assert result["outcome"] == "ok", result
     assert result["affected_rows"] == 2
@@ -542,9 +547,10 @@ def test_the_sandbox_holds_an_order_update_over_fifty_rows_by_its_when_rule(poli
     OrderFactory.create_batch(51, status="pending", customer=CustomerFactory())
     before = database_state()
 
-    result = run(
+    result = call_tool(
         "db.update",
-        policy=policy,
+        AGENT,
+        policy,
         model="Order",
         where={"status": "pending"},
         data={"status": "cancelled"},
@@ -565,9 +571,10 @@ def test_a_when_rule_that_does_not_match_lets_the_write_run():
     orders = OrderFactory.create_batch(3, status="pending", customer=customer)
     policy = writes_policy(approvals=[{"tool": "db.update", "model": "Order", "when": over_fifty}])
 
-    result = run(
+    result = call_tool(
         "db.update",
-        policy=policy,
+        AGENT,
+        policy,
         model="Order",
         where={"status": "pending"},
         data={"status": "cancelled"},
@@ -599,6 +606,6 @@ def test_a_when_rule_that_raises_holds_the_write_fail_closed(tool):
     _, arguments = approval_class_calls(note, customer)[index]
     before = database_state()
 
-    result = run(tool, policy=policy, **arguments, reason=REASON)
+    result = call_tool(tool, AGENT, policy, **arguments, reason=REASON)
 
     assert_held(result, before, 2)

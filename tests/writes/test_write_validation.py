@@ -8,19 +8,15 @@ import json
 import pytest
 from django.core.exceptions import ValidationError
 
-from ormai_django import DEFAULT_PROD, PolicyBuilder, ToolContext, agent_model, execute
+from ormai_django import DEFAULT_PROD, PolicyBuilder, ToolContext, agent_model
 from sandbox_project.shop.models import Customer, Note, Order, Subscription
 from tests.factories import CustomerFactory, NoteFactory, OrderFactory, SubscriptionFactory
-from tests.support import database_state, event_of
+from tests.support import call_tool, database_state, event_of
 
 pytestmark = pytest.mark.django_db
 
 AGENT = ToolContext(principal="agent:support-bot", tenant_id=7, run_id="run-validation")
 REASON = "The customer asked for it."
-
-
-def run(tool, ctx=AGENT, policy=None, **arguments):
-    return execute({"name": tool, "arguments": arguments}, ctx, policy=policy)
 
 
 def validation_policy(*validators):
@@ -151,7 +147,7 @@ def test_a_bad_value_is_validation_failed_with_its_field_and_nothing_is_written(
     name, arguments = write_arguments(tool, model, row, data)
     before = database_state()
 
-    result = run(name, policy=validation_policy(), **arguments)
+    result = call_tool(name, AGENT, validation_policy(), **arguments)
 
     assert_validation_failed(result, before, fields)
 
@@ -159,9 +155,10 @@ def test_a_bad_value_is_validation_failed_with_its_field_and_nothing_is_written(
 def test_a_valid_value_of_every_kind_is_written():
     subscription = SubscriptionFactory(seats=1, plan="basic")
 
-    result = run(
+    result = call_tool(
         "db.update",
-        policy=validation_policy(),
+        AGENT,
+        validation_policy(),
         model="Subscription",
         id=subscription.id,
         data={"seats": "3", "plan": "pro", "monthly_price": 12.5, "renews_on": "2030-01-02"},
@@ -182,8 +179,8 @@ def test_a_valid_value_of_every_kind_is_written():
 def test_a_create_missing_a_required_field_fails_full_clean():
     before = database_state()
 
-    result = run(
-        "db.create", policy=validation_policy(), model="Note", data={"body": "hello"}, reason=REASON
+    result = call_tool(
+        "db.create", AGENT, validation_policy(), model="Note", data={"body": "hello"}, reason=REASON
     )
 
     assert_validation_failed(result, before, {"customer": "cannot be null"})
@@ -192,9 +189,10 @@ def test_a_create_missing_a_required_field_fails_full_clean():
 def test_a_create_missing_required_fields_reports_each_visible_one():
     before = database_state()
 
-    result = run(
+    result = call_tool(
         "db.create",
-        policy=validation_policy(),
+        AGENT,
+        validation_policy(),
         model="Customer",
         data={"preferred_name": "Al"},
         reason=REASON,
@@ -209,9 +207,10 @@ def test_a_create_missing_required_fields_reports_each_visible_one():
 
 def test_a_create_refused_by_full_clean_never_names_a_denied_field():
     # password_hash is denied by DEFAULT_PROD's globs: agents must not learn it exists.
-    result = run(
+    result = call_tool(
         "db.create",
-        policy=validation_policy(),
+        AGENT,
+        validation_policy(),
         model="Customer",
         data={"preferred_name": "Al"},
         reason=REASON,
@@ -236,9 +235,10 @@ def test_a_single_row_update_runs_the_models_clean(monkeypatch):
     customer = CustomerFactory(preferred_name="Al")
     before = database_state()
 
-    result = run(
+    result = call_tool(
         "db.update",
-        policy=validation_policy(),
+        AGENT,
+        validation_policy(),
         model="Customer",
         id=customer.id,
         data={"preferred_name": "Boss"},
@@ -255,9 +255,10 @@ def test_an_update_refused_on_a_denied_field_never_names_it(monkeypatch):
     monkeypatch.setattr(Customer, "clean", guard_secret)
     customer = CustomerFactory(preferred_name="Al")
 
-    result = run(
+    result = call_tool(
         "db.update",
-        policy=validation_policy(),
+        AGENT,
+        validation_policy(),
         model="Customer",
         id=customer.id,
         data={"preferred_name": "Bo"},
@@ -279,9 +280,10 @@ def test_a_models_clean_sees_the_row_as_it_would_be_after_the_update(monkeypatch
     monkeypatch.setattr(Customer, "clean", record)
     customer = CustomerFactory(name="Ann Example", preferred_name="Al")
 
-    result = run(
+    result = call_tool(
         "db.update",
-        policy=validation_policy(),
+        AGENT,
+        validation_policy(),
         model="Customer",
         id=customer.id,
         data={"preferred_name": "Annie"},
@@ -297,9 +299,10 @@ def test_a_models_clean_error_without_a_field_is_reported_under_all(monkeypatch)
     customer = CustomerFactory()
     before = database_state()
 
-    result = run(
+    result = call_tool(
         "db.update",
-        policy=validation_policy(),
+        AGENT,
+        validation_policy(),
         model="Customer",
         id=customer.id,
         data={"preferred_name": "Al"},
@@ -314,9 +317,10 @@ def test_a_create_runs_the_models_clean(monkeypatch):
     customer = CustomerFactory()
     before = database_state()
 
-    result = run(
+    result = call_tool(
         "db.create",
-        policy=validation_policy(),
+        AGENT,
+        validation_policy(),
         model="Note",
         data={"customer": customer.id, "body": "hello"},
         reason=REASON,
@@ -358,7 +362,7 @@ def test_a_policy_validator_refusal_is_validation_failed(tool):
     name, arguments = note_calls(customer, notes)[tool]
     before = database_state()
 
-    result = run(name, policy=validation_policy(no_shouting), **arguments, reason=REASON)
+    result = call_tool(name, AGENT, validation_policy(no_shouting), **arguments, reason=REASON)
 
     assert_validation_failed(result, before, {"body": "without shouting"})
 
@@ -372,8 +376,8 @@ def test_a_policy_validator_also_guards_deletes(tool):
     )
     before = database_state()
 
-    result = run(
-        "db.delete", policy=validation_policy(frozen), model="Note", reason=REASON, **arguments
+    result = call_tool(
+        "db.delete", AGENT, validation_policy(frozen), model="Note", reason=REASON, **arguments
     )
 
     assert_validation_failed(result, before, {"__all__": "frozen while the account is reviewed"})
@@ -383,9 +387,10 @@ def test_a_policy_validator_that_passes_lets_the_write_run():
     customer = CustomerFactory()
     note = NoteFactory(customer=customer, body="calm")
 
-    result = run(
+    result = call_tool(
         "db.update",
-        policy=validation_policy(no_shouting),
+        AGENT,
+        validation_policy(no_shouting),
         model="Note",
         id=note.id,
         data={"body": "still calm"},
@@ -411,9 +416,10 @@ def test_a_validator_gets_the_row_as_it_would_be_for_a_create():
 
     customer = CustomerFactory()
 
-    result = run(
+    result = call_tool(
         "db.create",
-        policy=validation_policy(record),
+        AGENT,
+        validation_policy(record),
         model="Note",
         data={"customer": customer.id, "body": "hello"},
         reason=REASON,
@@ -438,9 +444,10 @@ def test_a_validator_gets_the_row_as_it_would_be_for_a_single_row_update():
     customer = CustomerFactory()
     note = NoteFactory(customer=customer, body="before", author_email="lee@example.com")
 
-    result = run(
+    result = call_tool(
         "db.update",
-        policy=validation_policy(record),
+        AGENT,
+        validation_policy(record),
         model="Note",
         id=note.id,
         data={"body": "after"},
@@ -463,9 +470,10 @@ def test_a_validator_gets_no_instance_for_a_multi_row_update():
     customer = CustomerFactory()
     NoteFactory.create_batch(3, customer=customer)
 
-    result = run(
+    result = call_tool(
         "db.update",
-        policy=validation_policy(record),
+        AGENT,
+        validation_policy(record),
         model="Note",
         where={"customer": customer.id},
         data={"body": "after"},
@@ -484,9 +492,10 @@ def test_a_validator_is_not_run_for_a_call_refused_before_validation():
     checks, record = recording_validator()
     note = NoteFactory()
 
-    result = run(
+    result = call_tool(
         "db.update",
-        policy=validation_policy(record),
+        AGENT,
+        validation_policy(record),
         model="Note",
         id=note.id,
         data={"body": "after", "author_email": "x@example.com"},
@@ -518,7 +527,7 @@ def test_a_validator_declared_with_agent_model_refuses_bad_writes(tool, monkeypa
     name, arguments = note_calls(customer, notes)[tool]
     before = database_state()
 
-    result = run(name, policy=policy, **arguments, reason=REASON)
+    result = call_tool(name, AGENT, policy, **arguments, reason=REASON)
 
     assert_validation_failed(result, before, {"body": "without shouting"})
 
@@ -530,8 +539,8 @@ def test_decorator_and_builder_validators_both_run(monkeypatch):
     policy = policy.validate("Note", record_builder).build()
     note = NoteFactory(body="before")
 
-    result = run(
-        "db.update", policy=policy, model="Note", id=note.id, data={"body": "after"}, reason=REASON
+    result = call_tool(
+        "db.update", AGENT, policy, model="Note", id=note.id, data={"body": "after"}, reason=REASON
     )
 
     assert result["outcome"] == "ok", result
@@ -547,9 +556,10 @@ def test_a_create_pointing_at_another_tenants_row_is_validation_failed(key):
     theirs = CustomerFactory(tenant_id=8)
     before = database_state()
 
-    result = run(
+    result = call_tool(
         "db.create",
-        policy=validation_policy(),
+        AGENT,
+        validation_policy(),
         model="Note",
         data={key: theirs.id, "body": "hello"},
         reason=REASON,
@@ -566,7 +576,7 @@ def test_an_update_pointing_at_another_tenants_row_is_validation_failed(tool):
     name, arguments = write_arguments(tool, "Note", note, {"customer": theirs.id})
     before = database_state()
 
-    result = run(name, policy=validation_policy(), **arguments)
+    result = call_tool(name, AGENT, validation_policy(), **arguments)
 
     assert_validation_failed(result, before, {"customer": "visible"})
     note.refresh_from_db()
@@ -578,9 +588,10 @@ def test_another_tenants_row_and_a_missing_row_are_refused_alike():
     missing = theirs.id + 1000
     messages = {}
     for pk in (theirs.id, missing):
-        result = run(
+        result = call_tool(
             "db.create",
-            policy=validation_policy(),
+            AGENT,
+            validation_policy(),
             model="Note",
             data={"customer": pk, "body": "hello"},
             reason=REASON,
@@ -606,9 +617,10 @@ def test_a_foreign_key_into_a_soft_deleted_row_is_validation_failed():
     order = OrderFactory(customer=live)
     before = database_state()
 
-    result = run(
+    result = call_tool(
         "db.update",
-        policy=policy,
+        AGENT,
+        policy,
         model="Order",
         id=order.id,
         data={"customer": deleted.id},
@@ -622,10 +634,10 @@ def test_a_create_pointing_at_a_visible_row_is_stamped_with_the_context_tenant()
     customer = CustomerFactory(tenant_id=8)
     ctx = ToolContext(principal="agent:support-bot", tenant_id="8")
 
-    result = run(
+    result = call_tool(
         "db.create",
-        ctx=ctx,
-        policy=validation_policy(),
+        ctx,
+        validation_policy(),
         model="Note",
         data={"customer": customer.id, "body": "hello"},
         reason=REASON,
