@@ -18,6 +18,8 @@ from tests.factories import SubscriptionFactory
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 
 pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.slow,
     pytest.mark.django_db(transaction=True),
     pytest.mark.skipif(
         CHROMIUM is None and os.environ.get("CI") != "true",

@@ -114,6 +114,7 @@ def credentials(db, client, django_user_model):
     return for_case
 
 
+@pytest.mark.slow
 @pytest.mark.django_db
 @pytest.mark.parametrize("operation", OPERATIONS, ids=lambda op: f"{op.method.upper()} {op.path}")
 def test_no_generated_request_gets_a_server_error(

@@ -146,6 +146,7 @@ def expired_and_audited(approval_id):
     )
 
 
+@pytest.mark.slow
 @pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
 def test_a_celery_worker_with_beat_expires_an_overdue_approval(tmp_path):

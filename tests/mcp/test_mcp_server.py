@@ -129,6 +129,7 @@ def mcp_stdio(shared_database, tmp_path):
         print(log_path.read_text(errors="replace"))  # shown when the test fails
 
 
+@pytest.mark.slow
 def test_the_server_lists_the_policys_tools_with_their_json_schemas(mcp_stdio, policy):
     with mcp_stdio(*AGENT) as client:
         tools = client.list_tools()
@@ -145,6 +146,7 @@ def test_the_server_lists_the_policys_tools_with_their_json_schemas(mcp_stdio, p
     assert listed["approval_status"].input_schema["required"] == ["approval_id"]
 
 
+@pytest.mark.slow
 def test_a_read_returns_the_rows_of_the_callers_tenant(mcp_stdio):
     mine = OrderFactory.create_batch(2, tenant_id=7)
     OrderFactory(customer=CustomerFactory(tenant_id=8))
@@ -164,6 +166,7 @@ def test_a_read_returns_the_rows_of_the_callers_tenant(mcp_stdio):
     )
 
 
+@pytest.mark.slow
 def test_a_write_to_a_field_that_is_not_writable_is_an_error_result(mcp_stdio):
     customer = CustomerFactory(name="Ann Lee")
     write = {"model": "Customer", "id": customer.id, "data": {"name": "Mallory"}, "reason": "x"}
@@ -178,6 +181,7 @@ def test_a_write_to_a_field_that_is_not_writable_is_an_error_result(mcp_stdio):
     assert AuditEvent.objects.get(id=outcome["audit_id"]).error_code == "FIELD_NOT_WRITABLE"
 
 
+@pytest.mark.slow
 def test_a_held_write_is_followed_by_approval_status_until_it_executes(mcp_stdio):
     subscription = SubscriptionFactory(seats=1)
     write = {
@@ -217,6 +221,7 @@ def test_a_held_write_is_followed_by_approval_status_until_it_executes(mcp_stdio
     assert all(event.approval_id is None for event in looks)  # the approval's chain stays clean
 
 
+@pytest.mark.slow
 def test_approval_status_does_not_show_another_callers_approval(mcp_stdio):
     def hold(context):
         subscription = SubscriptionFactory(customer=CustomerFactory(tenant_id=context.tenant_id))
@@ -246,6 +251,7 @@ def test_approval_status_does_not_show_another_callers_approval(mcp_stdio):
     assert len(messages) == 1  # the same answer whether the id exists or not: no oracle
 
 
+@pytest.mark.slow
 def test_a_token_narrowed_server_lists_and_runs_only_what_the_token_grants(mcp_stdio, policy):
     token = issue_token(
         principal="agent:reporting", tenant_id=7, tools=["db.query", "db.get"], policy=policy
@@ -266,6 +272,7 @@ def test_a_token_narrowed_server_lists_and_runs_only_what_the_token_grants(mcp_s
     assert AuditEvent.objects.get(id=read["audit_id"]).principal == "agent:reporting"
 
 
+@pytest.mark.slow
 def test_a_bad_token_stops_the_command_before_it_serves(tmp_path):
     env = server_env({"ORMAI_DB": "sqlite", "ORMAI_SQLITE_PATH": str(tmp_path / "unused.db")})
     env["ORMAI_CAPABILITY_TOKEN"] = "not-a-token"
@@ -338,6 +345,7 @@ def wait_for_port(process, port, log_path):
     pytest.fail(f"the HTTP server did not start:\n{log_path.read_text(errors='replace')}")
 
 
+@pytest.mark.slow
 def test_streamable_http_serves_the_tools_on_loopback(shared_database, tmp_path, policy):
     port = free_port()
     log_path = tmp_path / "http.log"

@@ -280,6 +280,7 @@ def test_execute_uses_the_policy_of_the_current_setting():
 # --- manage.py check ------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_manage_py_check_passes_for_the_sandbox(tmp_path):
     env = {k: v for k, v in os.environ.items() if k not in ("ORMAI_DB", "DJANGO_SETTINGS_MODULE")}
     env["ORMAI_SQLITE_PATH"] = str(tmp_path / "check.sqlite3")

@@ -371,6 +371,7 @@ field_lists = st.none() | st.lists(
 )
 
 
+@pytest.mark.slow
 @pytest.mark.django_db
 def test_random_where_never_raises_and_never_leaks():
     seed = seed_two_tenants()
@@ -384,6 +385,7 @@ def test_random_where_never_raises_and_never_leaks():
     check()
 
 
+@pytest.mark.slow
 @pytest.mark.django_db
 def test_relation_filter_never_matches_through_another_tenants_customer():
     seed = seed_two_tenants()
@@ -464,6 +466,7 @@ def _ids(seed):
     return st.sampled_from(known) | st.sampled_from([str(i) for i in known]) | json_values
 
 
+@pytest.mark.slow
 @pytest.mark.django_db
 def test_random_get_never_raises_and_sees_only_own_visible_rows():
     seed = seed_two_tenants()
@@ -500,6 +503,7 @@ def _with_leaf(where_doc, place, key, value):
     return {**where_doc, place: [leaf, where_doc] if where_doc else [leaf]}
 
 
+@pytest.mark.slow
 @pytest.mark.django_db
 def test_outcome_of_a_where_on_a_secret_never_depends_on_the_secret():
     seed_two_tenants()

@@ -50,6 +50,7 @@ def assert_full_report(output):
     assert re.search(r"^db\.update 1 row \+ idempotency key\s+8\b", output, re.MULTILINE)
 
 
+@pytest.mark.slow
 def test_bench_prints_each_case_with_a_ratio_and_statement_counts():
     output = run_bench()
 
@@ -57,6 +58,7 @@ def test_bench_prints_each_case_with_a_ratio_and_statement_counts():
     assert "inside one transaction" in output
 
 
+@pytest.mark.slow
 def test_bench_by_default_runs_in_a_scratch_database_it_drops(tmp_path):
     env = {**os.environ, "ORMAI_SQLITE_PATH": str(tmp_path / "developer.sqlite3")}
     env["ORMAI_PG_NAME"] = env.get("ORMAI_PG_NAME", "ormai") + "_bench_cmd"
@@ -77,6 +79,7 @@ def test_bench_by_default_runs_in_a_scratch_database_it_drops(tmp_path):
     assert not (tmp_path / "developer.sqlite3").exists() or env.get("ORMAI_DB") == "postgres"
 
 
+@pytest.mark.slow
 def test_bench_leaves_no_rows_behind_and_keeps_existing_ones():
     existing = OrderFactory(status="paid")  # a developer's data, in the bench's tenant
     before = (Customer.objects.count(), Order.objects.count(), AuditEvent.objects.count())
@@ -99,6 +102,7 @@ def test_bench_refuses_a_negative_history_depth():
         call_command("ormai_bench", "--history-depth", "-1", stdout=StringIO())
 
 
+@pytest.mark.slow
 def test_bench_reports_the_history_depth_its_write_cases_ran_against():
     out = StringIO()
     call_command("ormai_bench", *ARGS, "--history-depth", "2", "--in-transaction", stdout=out)

@@ -28,6 +28,7 @@ def pg_database_exists(name):
         return admin.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone()
 
 
+@pytest.mark.slow
 @pytest.mark.postgres
 def test_a_small_load_test_reconciles_as_all_ok_and_drops_its_database():
     # A name of its own, so a developer's full run on the same server can't collide with it.

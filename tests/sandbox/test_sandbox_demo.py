@@ -127,6 +127,7 @@ def snapshot_shop():
     return {model.__name__: list(model.objects.order_by("pk").values()) for model in SHOP_MODELS}
 
 
+@pytest.mark.slow
 def test_demo_transcript_shows_each_steps_expected_outcome():
     seed("--reset")
     assert get_policy().max_writes_per_minute == SANDBOX_WRITES_PER_MINUTE
@@ -139,6 +140,7 @@ def test_demo_transcript_shows_each_steps_expected_outcome():
     assert "!!" not in transcript
 
 
+@pytest.mark.slow
 def test_demo_transcript_leaks_no_contact_detail_or_secret_of_the_seed():
     seed("--reset")
 
@@ -161,6 +163,7 @@ def test_demo_transcript_leaks_no_contact_detail_or_secret_of_the_seed():
     assert PHONE_LIKE.findall(transcript) == []
 
 
+@pytest.mark.slow
 def test_demo_transcript_never_names_another_tenants_customer():
     seed("--reset")
 
@@ -171,6 +174,7 @@ def test_demo_transcript_never_names_another_tenants_customer():
         assert name not in transcript
 
 
+@pytest.mark.slow
 def test_demo_relation_filter_returns_only_own_tenant_orders_though_both_tenants_match():
     seed("--reset")
     assert Order.objects.filter(tenant_id=8, customer__name__icontains="anna").exists()
@@ -185,6 +189,7 @@ def test_demo_relation_filter_returns_only_own_tenant_orders_though_both_tenants
     assert set(shown) <= set(expected.values_list("id", flat=True))
 
 
+@pytest.mark.slow
 def test_demo_second_page_continues_the_first_without_overlap():
     seed("--reset")
 
@@ -197,6 +202,7 @@ def test_demo_second_page_continues_the_first_without_overlap():
     assert [r["id"] for r in first["rows"] + second["rows"]] == expected_ids
 
 
+@pytest.mark.slow
 def test_demo_other_tenants_customer_gets_the_same_answer_as_a_missing_one():
     seed("--reset")
 
@@ -215,6 +221,7 @@ def test_demo_other_tenants_customer_gets_the_same_answer_as_a_missing_one():
     assert other_error.keys() == missing_error.keys()
 
 
+@pytest.mark.slow
 def test_demo_reports_the_audit_rows_its_calls_wrote():
     seed("--reset")
     started = timezone.now()
@@ -248,6 +255,7 @@ def test_demo_reports_the_audit_rows_its_calls_wrote():
         assert (event.principal, event.on_behalf_of, event.tenant_id) == callers[s["number"]]
 
 
+@pytest.mark.slow
 def test_demo_writes_without_reason_or_to_a_non_writable_field_change_nothing():
     seed("--reset")
     before = snapshot_shop()["Customer"]
@@ -267,6 +275,7 @@ def test_demo_writes_without_reason_or_to_a_non_writable_field_change_nothing():
     assert "reason" not in step(steps, NO_REASON)[1]
 
 
+@pytest.mark.slow
 def test_demo_reasoned_write_keeps_before_and_after_in_its_audit_row_and_history():
     seed("--reset")
     seeded_names = dict(Customer.objects.values_list("id", "preferred_name"))
@@ -293,6 +302,7 @@ def test_demo_reasoned_write_keeps_before_and_after_in_its_audit_row_and_history
     assert f"{event.id} keeps changes=" in aside and f"'{arguments['reason']}'" in aside
 
 
+@pytest.mark.slow
 def test_demo_dry_run_previews_cancelling_every_pending_order_and_changes_none():
     seed("--reset")
     orders_before = snapshot_shop()["Order"]
@@ -315,6 +325,7 @@ def test_demo_dry_run_previews_cancelling_every_pending_order_and_changes_none()
     assert (event.outcome, event.changes) == ("dry_run", None)
 
 
+@pytest.mark.slow
 def test_demo_idempotent_retry_replays_the_first_answer_without_a_second_change():
     seed("--reset")
     seeded_languages = dict(Customer.objects.values_list("id", "preferred_language"))
@@ -347,6 +358,7 @@ def test_demo_idempotent_retry_replays_the_first_answer_without_a_second_change(
     assert list(AuditEvent.objects.filter(idempotency_key=key, changes__isnull=False)) == [original]
 
 
+@pytest.mark.slow
 def test_demo_note_is_created_in_the_contexts_tenant():
     seed("--reset")
 
@@ -367,6 +379,7 @@ def test_demo_note_is_created_in_the_contexts_tenant():
     assert AuditEvent.objects.get(id=result["audit_id"]).changes[0]["after"]["tenant_id"] == 7
 
 
+@pytest.mark.slow
 def test_demo_rate_limit_trips_a_second_agent_and_counts_only_writes_that_ran():
     seed("--reset")
     seeded_names = dict(Customer.objects.values_list("id", "preferred_name"))
@@ -398,6 +411,7 @@ def notes_before_the_retention_cutoff(arguments):
     return Note.objects.filter(tenant_id=7, deleted_at__isnull=True, created_at__lt=cutoff)
 
 
+@pytest.mark.slow
 def test_demo_previews_the_upgrade_of_the_opened_customers_subscription_as_needing_one_approver():
     seed("--reset")
     seeded_plans = dict(Subscription.objects.values_list("id", "plan"))
@@ -418,6 +432,7 @@ def test_demo_previews_the_upgrade_of_the_opened_customers_subscription_as_needi
     ]
 
 
+@pytest.mark.slow
 def test_demo_leaves_three_held_calls_pending_with_their_approvers_and_why():
     seed("--reset")
     prospect = Customer.objects.get(tenant_id=7, subscriptions=None, orders=None, notes=None)
@@ -453,6 +468,7 @@ def test_demo_leaves_three_held_calls_pending_with_their_approvers_and_why():
     assert burst.principal.startswith("agent:retention/") and burst.on_behalf_of == ""
 
 
+@pytest.mark.slow
 def test_demo_burst_is_one_update_of_more_notes_than_the_burst_row_bound():
     seed("--reset")
     bound = get_policy().for_model(Note).burst
@@ -470,6 +486,7 @@ def test_demo_burst_is_one_update_of_more_notes_than_the_burst_row_bound():
     assert WriteBudget.objects.get(principal=approval.principal).recent == []
 
 
+@pytest.mark.slow
 def test_demo_retry_of_the_held_upgrade_returns_the_same_approval():
     seed("--reset")
 
@@ -492,6 +509,7 @@ def test_demo_retry_of_the_held_upgrade_returns_the_same_approval():
     )
 
 
+@pytest.mark.slow
 def test_demo_held_calls_write_nothing():
     seed("--reset")
     before = snapshot_shop()
@@ -520,6 +538,7 @@ def test_demo_held_calls_write_nothing():
     assert not AuditEvent.objects.filter(tool__startswith="approval.").exists()
 
 
+@pytest.mark.slow
 def test_demo_fails_before_any_call_when_no_customer_can_be_deleted_without_cascade():
     seed("--reset")
     prospect = Customer.objects.get(tenant_id=7, subscriptions=None, orders=None, notes=None)
@@ -533,6 +552,7 @@ def test_demo_fails_before_any_call_when_no_customer_can_be_deleted_without_casc
     assert not AuditEvent.objects.exists()
 
 
+@pytest.mark.slow
 def test_demo_runs_again_at_once_without_a_new_seed():
     seed("--reset")
 
@@ -610,6 +630,7 @@ def test_demo_fails_loudly_when_a_result_differs_from_an_earlier_one_it_must_rep
         call_command("demo_agent", stdout=StringIO())
 
 
+@pytest.mark.slow
 def test_demo_without_seed_data_says_to_seed_first_and_calls_nothing():
     with pytest.raises(CommandError, match="seed_sandbox --reset"):
         run_demo()
@@ -721,6 +742,7 @@ def test_seed_prints_the_admin_login_and_the_admin_can_log_in(client):
     assert client.login(username="admin", password="ormai-demo")
 
 
+@pytest.mark.slow
 def test_seed_gives_the_admin_back_its_demo_password(client, django_user_model):
     seed("--reset")
     admin = django_user_model.objects.get(username="admin")
@@ -734,6 +756,7 @@ def test_seed_gives_the_admin_back_its_demo_password(client, django_user_model):
     assert django_user_model.objects.get(username="admin").is_superuser
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "url_name",
     [
@@ -766,6 +789,7 @@ def test_admin_shows_a_seeded_customers_history(client):
     assert b"sandbox seed" in response.content
 
 
+@pytest.mark.slow
 def test_admin_audit_changelist_lists_the_demo_runs_denials(client):
     seed("--reset")
     run_demo()
@@ -780,6 +804,7 @@ def test_admin_audit_changelist_lists_the_demo_runs_denials(client):
     assert shown == sum(1 for outcome, _ in SUPPORT_RUN_OUTCOMES if outcome == "denied")
 
 
+@pytest.mark.slow
 def test_admin_approval_queue_lists_the_demo_runs_three_pending_requests(client):
     seed("--reset")
     steps = parse_steps(run_demo())
@@ -794,6 +819,7 @@ def test_admin_approval_queue_lists_the_demo_runs_three_pending_requests(client)
     assert listed == {step(steps, number)[2]["approval_id"] for number in HELD}
 
 
+@pytest.mark.slow
 def test_demo_act_4_rolls_the_too_wide_update_back_and_refuses_then_forces_the_conflict():
     seed("--reset")
     before = snapshot_shop()["Order"]
