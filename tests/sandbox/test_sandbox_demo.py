@@ -538,7 +538,6 @@ def test_demo_held_calls_write_nothing():
     assert not AuditEvent.objects.filter(tool__startswith="approval.").exists()
 
 
-@pytest.mark.slow
 def test_demo_fails_before_any_call_when_no_customer_can_be_deleted_without_cascade():
     seed("--reset")
     prospect = Customer.objects.get(tenant_id=7, subscriptions=None, orders=None, notes=None)
@@ -630,7 +629,6 @@ def test_demo_fails_loudly_when_a_result_differs_from_an_earlier_one_it_must_rep
         call_command("demo_agent", stdout=StringIO())
 
 
-@pytest.mark.slow
 def test_demo_without_seed_data_says_to_seed_first_and_calls_nothing():
     with pytest.raises(CommandError, match="seed_sandbox --reset"):
         run_demo()
