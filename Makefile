@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 DEMO_SERVE ?= 1
 
-.PHONY: install test test-sqlite test-postgres lint demo bench clean
+.PHONY: install test test-fast test-sqlite test-postgres lint demo bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -27,6 +27,10 @@ test: lint test-sqlite test-postgres
 
 test-sqlite: $(STAMP)
 	$(PY) -m pytest
+
+# The inner loop: SQLite only, without the slow, browser and PostgreSQL tests (under a minute).
+test-fast: $(STAMP)
+	$(PY) -m pytest -m "not slow and not browser and not postgres" -q
 
 test-postgres: $(STAMP)
 	@if $(PY) scripts/postgres_ready.py; then \

@@ -6,7 +6,7 @@ from decimal import Decimal
 import factory
 from django.utils import timezone
 
-from sandbox_project.shop.models import Customer, Note, Order, Subscription
+from sandbox_project.shop.models import Customer, Note, Order, Refund, Subscription
 
 
 class CustomerFactory(factory.django.DjangoModelFactory):
@@ -61,3 +61,15 @@ class NoteFactory(factory.django.DjangoModelFactory):
     author_email = factory.Sequence(lambda n: f"agent{n}@support.example.com")
     created_at = factory.LazyFunction(timezone.now)
     deleted_at = None
+
+
+class RefundFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Refund
+
+    order = factory.SubFactory(OrderFactory, status="paid")
+    tenant_id = factory.SelfAttribute("order.tenant_id")
+    amount_cents = 1_000
+    reason = "Arrived broken"
+    created_at = factory.LazyFunction(timezone.now)
+    reversed_at = None

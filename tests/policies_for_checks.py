@@ -1,4 +1,4 @@
-"""Small policies that ORMAI["POLICY"] points at in tests/test_system_checks.py.
+"""Small policies that ORMAI["POLICY"] points at in tests/policy/test_system_checks.py.
 
 Each is a callable returning a Policy (built lazily, as a project's policy is), except
 ``NOT_A_POLICY``, which is what a typo in the setting might name.

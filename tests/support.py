@@ -1,8 +1,49 @@
-"""Helpers shared by the test modules of the write tools."""
+"""Helpers shared by the test modules: calling a tool, reading its audit row, comparing the
+database before and after, the sandbox's write policy, capability tokens.
 
-from ormai_django import DEFAULT_PROD, PolicyBuilder
+No helper picks a context for a test: the call site names who calls (and the policy, when
+it is not the configured one).
+"""
+
+import datetime as dt
+
+from ormai_django import DEFAULT_PROD, PolicyBuilder, execute
 from ormai_django.models import AuditEvent
-from sandbox_project.shop.models import Customer, Note, Order, Subscription
+from ormai_django.tokens import issue_token
+from sandbox_project.shop.models import Customer, Note, Order, Refund, Subscription
+
+
+def call_tool(tool, ctx, policy=None, **arguments):
+    """One tool call through ``execute``; its result. ``policy=None`` means the configured
+    ``ORMAI["POLICY"]``. Fails at once if the result has no outcome of the five the runtime
+    returns.
+
+        call_tool("db.get", AGENT, model="Order", id=order.pk)
+    """
+    result = execute({"name": tool, "arguments": arguments}, ctx, policy=policy)
+    assert result["outcome"] in AuditEvent.Outcome.values, result
+    return result
+
+
+def query_ids(ctx, model, where=None, policy=None):
+    """The sorted ids of the rows a db.query returns (the query must succeed)."""
+    result = call_tool("db.query", ctx, policy, model=model, where=where)
+    assert result["outcome"] == "ok", result
+    return sorted(row["id"] for row in result["rows"])
+
+
+def without_audit_id(result):
+    """A result without its audit id: two calls' answers compare equal when only that differs."""
+    return {k: v for k, v in result.items() if k != "audit_id"}
+
+
+def token_for(**grant):
+    """A capability token for the support bot in tenant 7, valid an hour; ``grant`` narrows
+    or overrides: token_for(models=["Order"], tools=["db.query"])."""
+    grant.setdefault("principal", "agent:support-bot")
+    grant.setdefault("tenant_id", 7)
+    grant.setdefault("expires_in", dt.timedelta(hours=1))
+    return issue_token(**grant)
 
 
 def event_of(result):
@@ -14,7 +55,7 @@ def database_state():
     """Every row of the sandbox (soft-deleted ones included) and its history count: compare
     it before and after a call to show the call changed nothing."""
     state = {}
-    for model in (Customer, Subscription, Order, Note):
+    for model in (Customer, Subscription, Order, Note, Refund):
         state[model._meta.label] = list(model._base_manager.order_by("pk").values())
         state[f"{model._meta.label} history"] = model.history.count()
     return state

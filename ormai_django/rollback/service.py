@@ -184,13 +184,11 @@ def check_reversible(event: AuditEvent) -> None:
     if event.tool not in REVERSIBLE_TOOLS and (event.tool in NOT_WRITES or not _domain(event)):
         raise RollbackError(
             NOT_A_WRITE,
-            NOT_REVERSIBLE,
             f"{event.id} is a {event.tool} call: it changed no rows to roll back.",
         )
     if event.outcome != AuditEvent.Outcome.OK:
         raise RollbackError(
             NOT_A_WRITE,
-            NOT_REVERSIBLE,
             f"{event.id} has outcome {event.outcome!r}: it changed no rows to roll back.",
         )
     if event.changes is None:
@@ -199,7 +197,6 @@ def check_reversible(event: AuditEvent) -> None:
         )
         raise RollbackError(
             NOT_A_WRITE,
-            NOT_REVERSIBLE,
             f"{event.id} changed no rows{original}; there is nothing to roll back.",
         )
 
