@@ -97,3 +97,22 @@ def dead_rules_policy() -> Policy:
         .bounded_burst(model="Note", max_calls=5, max_rows=10, per=timedelta(minutes=1))
         .build()
     )
+
+
+def allows_a_ghost_tool():
+    return (
+        PolicyBuilder(DEFAULT_PROD)
+        .register_models(["shop.Order"])
+        .allow_tools(["shop.refund_order", "ghost.haunt"])
+        .build()
+    )
+
+
+def allows_refunds_without_their_models():
+    """shop.refund_order writes Order and Refund; this policy registers only Order."""
+    return (
+        PolicyBuilder(DEFAULT_PROD)
+        .register_models(["shop.Order"])
+        .allow_tools(["shop.refund_order"])
+        .build()
+    )

@@ -142,9 +142,10 @@ def rollback_run(
             .exclude(changes=None)
             .order_by("-created_at", "-id")
         )
-        found = [e for e in (events.select_for_update() if lock else events) if e.changes]
-        for event in found:
+        candidates = list(events.select_for_update() if lock else events)
+        for event in candidates:
             check_reversible(event)  # an irreversible domain tool's call stops the run
+        found = [e for e in candidates if e.changes]
         if not found:
             raise RollbackError(
                 UNKNOWN_RUN,

@@ -21,6 +21,7 @@ TESTKIT = [
     "testkit.create_then_delete",
     "testkit.partial_rollback",
     "testkit.not_json",
+    "testkit.reset_contact",
 ]
 
 
@@ -175,6 +176,20 @@ def partial_rollback(call):
 )
 def not_json(call):
     return {"oops": object()}
+
+
+@agent_tool(
+    name="testkit.reset_contact",
+    input=CustomerOrdersInput,
+    description="Resets a customer's email (masked for agents) and API token (denied).",
+    writes=["shop.Customer"],
+)
+def reset_contact(call):
+    customer = call.get("shop.Customer", pk=call.data["customer_id"])
+    customer.email = "new.address@example.org"
+    customer.api_token = "tok_new_secret"
+    customer.save()
+    return {}
 
 
 def kit_policy(**approval):
