@@ -18,14 +18,12 @@ from django.utils import timezone
 from rest_framework import serializers
 
 from ormai_django import agent_tool
-from sandbox_project.shop.models import Refund, Subscription
-
-# Monthly price per seat of each plan.
-SEAT_PRICES = {"basic": Decimal("29.00"), "pro": Decimal("49.00"), "enterprise": Decimal("99.00")}
+from sandbox_project.shop.models import PRICE_PER_SEAT, Refund, Subscription
 
 
 def monthly_price(plan: str, seats: int) -> Decimal:
-    return SEAT_PRICES[plan] * seats
+    """What a plan with ``seats`` seats costs a month."""
+    return PRICE_PER_SEAT[plan] * seats
 
 
 # --- shop.refund_order ----------------------------------------------------------------
@@ -108,7 +106,8 @@ class ChangePlanInput(serializers.Serializer):
     input=ChangePlanInput,
     description=(
         "Move a subscription to another plan and number of seats; the monthly price follows "
-        "(basic 29, pro 49, enterprise 99 per seat). A plan keeps at least the seats in use."
+        "(per seat: basic 29, pro 19, enterprise 12). A plan keeps at least the seats in use; "
+        "a change to more than 500 a month waits for a person."
     ),
     writes=["shop.Subscription"],
 )

@@ -6,6 +6,8 @@ django-simple-history's ``HistoricalRecords``. Customers keep secrets
 the policy has something to deny and to mask.
 """
 
+from decimal import Decimal
+
 from django.db import models
 from django.utils import timezone
 from simple_history.models import HistoricalRecords
@@ -64,6 +66,14 @@ class Subscription(models.Model):
 
     def __str__(self) -> str:
         return f"{self.customer_id}:{self.plan}"
+
+
+# Monthly price per seat of each plan (bigger plans cost less per seat).
+PRICE_PER_SEAT = {
+    Subscription.Plan.BASIC: Decimal("29.00"),
+    Subscription.Plan.PRO: Decimal("19.00"),
+    Subscription.Plan.ENTERPRISE: Decimal("12.00"),
+}
 
 
 class Order(models.Model):

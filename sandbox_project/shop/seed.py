@@ -23,19 +23,25 @@ import hashlib
 import random
 import string
 from dataclasses import dataclass
-from decimal import Decimal
 
 from django.contrib.auth import get_user_model
 from django.core.management.color import no_style
 from django.db import connection, models, transaction
 from simple_history.utils import bulk_create_with_history
 
-from sandbox_project.shop.models import Customer, Note, Order, Subscription
+from sandbox_project.shop.models import (
+    PRICE_PER_SEAT,
+    Customer,
+    Note,
+    Order,
+    Refund,
+    Subscription,
+)
 
 SEED = 42
 BASE_TIME = dt.datetime(2026, 11, 1, 9, 0, tzinfo=dt.UTC)
 TENANTS = {7: "Acme", 8: "Globex"}
-SHOP_MODELS: tuple[type[models.Model], ...] = (Customer, Subscription, Order, Note)
+SHOP_MODELS: tuple[type[models.Model], ...] = (Customer, Subscription, Order, Note, Refund)
 CHANGE_REASON = "sandbox seed"
 
 ADMIN_USERNAME = "admin"
@@ -115,11 +121,6 @@ SUBSCRIPTION_STATUS_WEIGHTS = {
     Subscription.Status.ACTIVE: 7,
     Subscription.Status.PAST_DUE: 2,
     Subscription.Status.CANCELLED: 1,
-}
-PRICE_PER_SEAT = {
-    Subscription.Plan.BASIC: Decimal("29.00"),
-    Subscription.Plan.PRO: Decimal("19.00"),
-    Subscription.Plan.ENTERPRISE: Decimal("12.00"),
 }
 NOTE_BODIES = (
     "Asked how to add a second seat to the plan.",
@@ -233,6 +234,8 @@ def _subscriptions(rng: random.Random, customers: list[Customer]) -> list[Subscr
                 plan=plan,
                 status=status,
                 seats=seats,
+                # Most of a team's seats are in use (the change_plan tool keeps them).
+                seats_in_use=max(1, seats * 3 // 4),
                 monthly_price=PRICE_PER_SEAT[plan] * seats,
                 renews_on=(BASE_TIME + dt.timedelta(days=renews_in)).date(),
             )

@@ -8,6 +8,7 @@ from django.core import mail
 
 from ormai_django import (
     DEFAULT_PROD,
+    ApprovalError,
     PolicyBuilder,
     ToolContext,
     approve,
@@ -211,7 +212,7 @@ def test_a_plan_change_above_the_price_waits_for_a_person_then_runs():
     arguments = {
         "subscription_id": subscription.id,
         "plan": "enterprise",
-        "seats": 10,
+        "seats": 50,
         "reason": "The team grew",
     }
 
@@ -230,11 +231,11 @@ def test_a_plan_change_above_the_price_waits_for_a_person_then_runs():
 
     subscription.refresh_from_db()
     assert decided["status"] == "executed"
-    assert decided["result"]["result"]["monthly_price"] == "990.00"
+    assert decided["result"]["result"]["monthly_price"] == "600.00"
     assert (subscription.plan, subscription.seats, subscription.monthly_price) == (
         "enterprise",
-        10,
-        Decimal("990.00"),
+        50,
+        Decimal("600.00"),
     )
 
 
@@ -307,39 +308,40 @@ def test_an_approval_rule_naming_the_irreversible_tool_is_what_decides():
 
 def test_an_approver_may_correct_a_domain_tools_input():
     subscription = SubscriptionFactory(tenant_id=7, plan="basic", seats=2, seats_in_use=2)
-    held = execute(
-        {
-            "name": "shop.change_plan",
-            "arguments": {
-                "subscription_id": subscription.id,
-                "plan": "enterprise",
-                "seats": 10,
-                "reason": "The team grew",
-            },
-        },
-        AGENT,
-    )
+    arguments = {
+        "subscription_id": subscription.id,
+        "plan": "pro",
+        "seats": 40,
+        "reason": "The team grew",
+    }
+    held = execute({"name": "shop.change_plan", "arguments": arguments}, AGENT)
+    assert held["outcome"] == "pending_approval"  # 40 seats x 19 = 760 a month
 
-    decided = approve(held["approval_id"], "lee@example.com", edits={"plan": "pro"})
+    decided = approve(held["approval_id"], "lee@example.com", edits={"seats": 20})
 
     subscription.refresh_from_db()
     assert decided["status"] == "executed"
-    assert (subscription.plan, subscription.seats) == ("pro", 10)
-    with pytest.raises(Exception) as refused:
-        other = execute(
-            {
-                "name": "shop.change_plan",
-                "arguments": {
-                    "subscription_id": subscription.id,
-                    "plan": "enterprise",
-                    "seats": 20,
-                    "reason": "again",
-                },
-            },
-            AGENT,
-        )
-        approve(other["approval_id"], "lee@example.com", edits={"reason": "mine now"})
+    assert (subscription.plan, subscription.seats) == ("pro", 20)
+    assert decided["preview"]["would_change"][0]["seats_after"] == 20
+
+
+def test_an_approver_may_not_edit_a_domain_tools_reason_or_key():
+    subscription = SubscriptionFactory(tenant_id=7, plan="basic", seats=2, seats_in_use=2)
+    arguments = {
+        "subscription_id": subscription.id,
+        "plan": "pro",
+        "seats": 40,
+        "reason": "The team grew",
+    }
+    held = execute({"name": "shop.change_plan", "arguments": arguments}, AGENT)
+
+    with pytest.raises(ApprovalError) as refused:
+        approve(held["approval_id"], "lee@example.com", edits={"reason": "mine now"})
+
     assert refused.value.code == "INVALID_EDITS"
+    assert (
+        "subscription_id, plan, seats" in refused.value.message or "plan" in refused.value.message
+    )
 
 
 def test_describe_lists_the_domain_tools_the_policy_offers():

@@ -60,6 +60,13 @@ EXPECTED_OUTCOMES += [
     # Act 4: rolling a bad write back (the rollbacks are the operator's, not steps).
     ("ok", None),  # every pending order of a customer cancelled: a where too wide
     ("ok", None),  # one order marked paid (a colleague then ships it)
+    # Act 5: the shop's own actions (domain tools), by a billing agent of its own.
+    ("dry_run", None),  # a refund previewed
+    ("ok", None),  # the refund
+    ("error", "VALIDATION_FAILED"),  # more than is left to refund
+    ("ok", None),  # one more seat
+    ("pending_approval", None),  # a plan change over 500 a month
+    ("pending_approval", None),  # a receipt email (irreversible)
 ]
 # Step numbers (as printed) of act 2.
 NO_REASON, NOT_WRITABLE, RENAME, PREVIEW, LANGUAGE, RETRY, NOTE = range(15, 22)
@@ -441,9 +448,14 @@ def test_demo_leaves_three_held_calls_pending_with_their_approvers_and_why():
     steps = parse_steps(run_demo())
 
     requests = held_requests(steps)
-    assert set(ApprovalRequest.objects.values_list("id", flat=True)) == {
-        r.id for r in requests.values()
-    }
+    # Act 5's billing agent leaves a plan change pending too (its receipt was approved).
+    support_run = ApprovalRequest.objects.filter(run_id="demo-run")
+    assert set(support_run.values_list("id", flat=True)) == {r.id for r in requests.values()}
+    others = ApprovalRequest.objects.exclude(run_id="demo-run").values_list("tool", "status")
+    assert sorted(others) == [
+        ("shop.change_plan", "pending"),
+        ("shop.send_receipt_email", "executed"),
+    ]
     for number, approval in requests.items():
         shown, _, result = step(steps, number)
         assert approval.status == "pending" and approval.decided_at is None
@@ -520,7 +532,8 @@ def test_demo_held_calls_write_nothing():
     after = snapshot_shop()
     held = held_requests(steps)
     assert after["Subscription"] == before["Subscription"]
-    assert Subscription.history.count() == history_before["Subscription"]
+    # Act 5 adds a seat and rolls it back: two history rows; nothing else of subscriptions.
+    assert Subscription.history.count() == history_before["Subscription"] + 2
     prospect_id = step(steps, ERASE)[1]["id"]
     assert [r for r in after["Customer"] if r["id"] == prospect_id] == [
         r for r in before["Customer"] if r["id"] == prospect_id
@@ -535,7 +548,7 @@ def test_demo_held_calls_write_nothing():
         held_events = AuditEvent.objects.filter(approval=approval)
         assert {(e.outcome, e.changes) for e in held_events} == {("pending_approval", None)}
         assert held_events.filter(caused_by__isnull=True).count() == 1
-    assert not AuditEvent.objects.filter(tool__startswith="approval.").exists()
+    assert not AuditEvent.objects.filter(tool__startswith="approval.", run_id="demo-run").exists()
 
 
 def test_demo_fails_before_any_call_when_no_customer_can_be_deleted_without_cascade():
@@ -575,7 +588,7 @@ def test_demo_runs_again_at_once_without_a_new_seed():
     assert "idempotent_replay" not in step(second, UPGRADE)[2]
     held = [step(steps, number)[2]["approval_id"] for steps in (first, second) for number in HELD]
     assert len(set(held)) == 6
-    assert set(ApprovalRequest.objects.values_list("id", "status")) == {
+    assert set(ApprovalRequest.objects.filter(run_id="demo-run").values_list("id", "status")) == {
         (approval_id, "pending") for approval_id in held
     }
     upgrade_keys = {step(steps, UPGRADE)[1]["idempotency_key"] for steps in (first, second)}
@@ -814,7 +827,9 @@ def test_admin_approval_queue_lists_the_demo_runs_three_pending_requests(client)
 
     assert response.status_code == 200
     listed = {approval.id for approval in response.context["cl"].result_list}
-    assert listed == {step(steps, number)[2]["approval_id"] for number in HELD}
+    # Act 3's three, and act 5's plan change over 500 a month.
+    billing = ApprovalRequest.objects.filter(tool="shop.change_plan", status="pending")
+    assert listed == {step(steps, number)[2]["approval_id"] for number in HELD} | {billing.get().id}
 
 
 @pytest.mark.slow
@@ -831,7 +846,9 @@ def test_demo_act_4_rolls_the_too_wide_update_back_and_refuses_then_forces_the_c
     assert cancelled["affected_rows"] >= 2
     # Every order the act touched is as the seed left it: both writes were rolled back.
     assert snapshot_shop()["Order"] == before
-    rollbacks = AuditEvent.objects.filter(tool="rollback").order_by("created_at", "id")
+    rollbacks = AuditEvent.objects.filter(
+        tool="rollback", caused_by__run_id__startswith="demo-orders/"
+    ).order_by("created_at", "id")
     assert [(e.caused_by_id, e.outcome, e.arguments["force"]) for e in rollbacks] == [
         (cancelled["audit_id"], "dry_run", False),
         (cancelled["audit_id"], "ok", False),
@@ -841,6 +858,7 @@ def test_demo_act_4_rolls_the_too_wide_update_back_and_refuses_then_forces_the_c
     assert {e.principal for e in rollbacks} == {"ops:demo-admin"}
     assert rollbacks[2].error_code == "ROLLBACK_CONFLICT"
     assert f'{paid_call["id"]}.status: the write left "paid", now "shipped"' in transcript
-    assert transcript.count("(exit status 1)") == 1
+    # The refused conflict, and act 5's irreversible receipt.
+    assert transcript.count("(exit status 1)") == 2
     history = Order.history.filter(id=paid_call["id"]).order_by("-history_id").first()
     assert history.history_change_reason.startswith("Payment not received")

@@ -85,6 +85,8 @@ def bench_policy(rows: int, hold_order_updates: bool = False) -> Policy:
             writable_fields={"Customer": ["preferred_name"], "Order": ["status"]},
             max_affected_rows=1_000_000,
         )
+        # The bench's own domain tools (bench/domain.py).
+        .allow_tools(["bench.rename_customer", "bench.cancel_orders"])
     )
     if hold_order_updates:
         # The approval case: every Order update waits for one person.

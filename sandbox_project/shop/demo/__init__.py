@@ -8,7 +8,7 @@ tools (an operator's command, a colleague's edit). To add an act, write its modu
 list it here.
 """
 
-from sandbox_project.shop.demo import approving, reading, rolling_back, writing
+from sandbox_project.shop.demo import acting, approving, reading, rolling_back, writing
 from sandbox_project.shop.demo.runner import Act
 
 # (title, steps builder), in story order.
@@ -17,4 +17,5 @@ ACTS: list[Act] = [
     ("Act 2: writing, with the guard rails", writing.write_steps),
     ("Act 3: asking a human", approving.approval_steps),
     ("Act 4: rolling a bad write back", rolling_back.rollback_steps),
+    ("Act 5: the shop's own actions", acting.acting_steps),
 ]
