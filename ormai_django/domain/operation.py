@@ -122,6 +122,7 @@ class DomainOperation(WriteOperation):
         self.affected = 0
         self.ids: list[Any] = []
         self.value: Any = None
+        self.changes_things = tool.changes_things
         inv.model_label = ", ".join(m._meta.label for m in self.declared)[:200]
 
     def _declared_models(self) -> list[type[models.Model]]:
@@ -281,7 +282,7 @@ def _validation_messages(exc: Exception) -> dict[str, list[str]]:
 def json_result(value: Any) -> Any:
     """The function's return value as plain JSON (dates, decimals and UUIDs as text); a
     value JSON can't hold is the tool's bug: ``TypeError``, an internal error."""
-    return json.loads(json.dumps(value, cls=DjangoJSONEncoder))
+    return json.loads(json.dumps(value, cls=DjangoJSONEncoder, allow_nan=False))
 
 
 def editable_fields(tool: DomainTool) -> list[str]:

@@ -102,6 +102,10 @@ class WriteOperation:
         self.affected = 0
         self.ids: list[Any] = []
 
+    # Whether the call counts as a write for rate limits and budgets (every db.* write does;
+    # a domain tool that changes nothing doesn't).
+    changes_things = True
+
     # --- the phases the pipeline runs, in this order --------------------------------
 
     def prepare(self) -> None:

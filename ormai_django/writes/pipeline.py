@@ -132,6 +132,7 @@ def _execute(
     approved = inv.approval is not None
     limit = inv.policy.max_writes_per_minute
     counted = limit is not None or (req.mp is not None and req.mp.burst is not None)
+    counted = counted and operation.changes_things
     slot = budgets.reserve(principal, limit) if counted and not approved else None
     operation.measure()
     if (
