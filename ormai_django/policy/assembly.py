@@ -16,8 +16,8 @@ from typing import Any
 from django.apps import apps
 from django.db import models
 
-from ormai_django import names
 from ormai_django.errors import PolicyConfigurationError
+from ormai_django.policy.approval_rules import approval_rules
 from ormai_django.policy.decorators import rules_of
 from ormai_django.policy.model_policy import (
     BurstRule,
@@ -256,34 +256,7 @@ class _Assembly:
                 self.drafts[model].writable.add(name)
 
     def apply_approvals(self) -> tuple[ApprovalRule, ...]:
-        rules = []
-        for spec, model_ref in self.approvals:
-            tools: list[str | None] = []
-            for tool in spec.tools or (None,):
-                canonical = None if tool is None else tool.replace("_", ".", 1)
-                if canonical is not None and canonical not in names.WRITE_TOOLS:
-                    self.problems.append(
-                        f"require_approval: tool {tool!r} is not one of {names.WRITE_TOOLS}"
-                    )
-                    continue
-                tools.append(canonical)
-            model = None
-            if model_ref is not None:
-                model = self.model(model_ref, "require_approval")
-                if model is None:
-                    continue
-            # Numbers and callables were checked where the rule was written (rules.py).
-            rules += [
-                ApprovalRule(
-                    tool=tool,
-                    model=model,
-                    approvers=spec.approvers,
-                    when=spec.when,
-                    expires_in=spec.expires_in,
-                )
-                for tool in tools
-            ]
-        return tuple(rules)
+        return approval_rules(self.approvals, self.model, self.profile, self.problems)
 
     def apply_bursts(self) -> None:
         for spec in self.bursts:

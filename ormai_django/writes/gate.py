@@ -14,7 +14,7 @@ from ormai_django.context import ToolContext
 from ormai_django.models import AuditEvent
 from ormai_django.names import WRITE_TOOLS
 from ormai_django.policy.model_policy import ModelPolicy
-from ormai_django.policy.policy import Policy
+from ormai_django.policy.policy import ApprovalRule, Policy
 
 logger = logging.getLogger("ormai_django")
 
@@ -34,14 +34,23 @@ class WriteCall:
 
 @dataclass(frozen=True)
 class ApprovalNeed:
+    """What a held call needs: the most approvers, the shortest expiry, every reason; the
+    ids of the approval rules that matched, the earliest reminder and escalation they ask
+    for, and everyone any of them escalates to."""
+
     approvers: int
     expires_in: timedelta
     reasons: tuple[str, ...]
+    rule_ids: tuple[str, ...] = ()
+    remind_after: timedelta | None = None
+    escalate_after: timedelta | None = None
+    escalate_to: tuple[str, ...] = ()
 
 
 def approval_needed(policy: Policy, mp: ModelPolicy, call: WriteCall) -> ApprovalNeed | None:
     """The approval a write needs (the most approvers any matching rule asks), or None."""
     found: list[tuple[int, timedelta | None, str]] = []
+    matched_rules: list[ApprovalRule] = []
     if mp.writes.write_class == "approval":
         found.append((1, None, f"every write to {mp.name} waits for a human"))
     limit = mp.writes.max_affected_rows
@@ -70,7 +79,10 @@ def approval_needed(policy: Policy, mp: ModelPolicy, call: WriteCall) -> Approva
             )
             if part
         )
-        found.append((rule.approvers, rule.expires_in, f"require_approval({scope})"))
+        found.append(
+            (rule.approvers, rule.expires_in, f"require_approval({scope}) [rule {rule.id}]")
+        )
+        matched_rules.append(rule)
     if mp.burst is not None and mp.writes.write_class == "burst":
         beyond = _beyond_burst(mp, call)
         if beyond:
@@ -78,10 +90,16 @@ def approval_needed(policy: Policy, mp: ModelPolicy, call: WriteCall) -> Approva
     if not found:
         return None
     expiries = [e for _, e, _ in found if e is not None]
+    reminders = [r.remind_after for r in matched_rules if r.remind_after is not None]
+    escalations = [r.escalate_after for r in matched_rules if r.escalate_after is not None]
     return ApprovalNeed(
         approvers=max(n for n, _, _ in found),
         expires_in=min(expiries) if expiries else policy.profile.approval_expiry,
         reasons=tuple(why for _, _, why in found),
+        rule_ids=tuple(dict.fromkeys(r.id for r in matched_rules)),
+        remind_after=min(reminders, default=None),
+        escalate_after=min(escalations, default=None),
+        escalate_to=tuple(dict.fromkeys(t for r in matched_rules for t in r.escalate_to)),
     )
 
 

@@ -18,7 +18,7 @@ from ormai_django.audit import record_invocation
 from ormai_django.errors import ToolDenied, ToolError
 from ormai_django.invocation import Invocation
 from ormai_django.models import ApprovalRequest
-from ormai_django.orm.rows import utc_iso
+from ormai_django.orm.rows import to_json, utc_iso
 from ormai_django.writes import budgets, idempotency
 from ormai_django.writes.deletes import HardDeleteOperation
 from ormai_django.writes.gate import ApprovalNeed, approval_needed
@@ -47,6 +47,10 @@ def operation_for(inv: Invocation, req: WriteRequest) -> WriteOperation:
 def run_write(inv: Invocation) -> dict[str, Any]:
     req = parse_write(inv)
     operation = operation_for(inv, req)
+    held_ids = getattr(inv.approval, "held_ids", None)
+    if req.where is not None and held_ids is not None:
+        # An approved where-write runs on the rows the approvers were shown, or fewer.
+        operation.within = held_ids
     principal = inv.context.principal
     digest = (
         idempotency.arguments_hash(req.tool, inv.arguments, inv.tenant_id)
@@ -134,9 +138,11 @@ def _execute(
     if (
         approved
         and req.where is not None
+        and operation.within is None
         and operation.affected > (inv.approval.affected_rows or 0)
     ):
-        # People approved a preview; a write that has grown since is not what they approved.
+        # A request held before its keys were kept (held_ids) has only its count to go by:
+        # a write that has grown since is not what people approved.
         raise ToolDenied(
             codes.APPROVED_SCOPE_EXCEEDED,
             f"The approved write now matches {operation.affected} rows, more than the "
@@ -174,6 +180,10 @@ def grant_of(policy: Any) -> dict[str, Any]:
     return {"grant": {"models": [mp.label for mp in policy.models], "tools": sorted(policy.tools)}}
 
 
+def _after(delay: Any) -> Any:
+    return None if delay is None else timezone.now() + delay
+
+
 def hold(inv: Invocation, operation: WriteOperation, need: ApprovalNeed) -> dict[str, Any]:
     """Store the call for people to decide; nothing is written."""
     preview = operation.preview()  # what it would change, as a dry run shows it
@@ -185,6 +195,11 @@ def hold(inv: Invocation, operation: WriteOperation, need: ApprovalNeed) -> dict
         call={"name": inv.tool, "arguments": inv.arguments},
         preview=preview,
         affected_rows=operation.affected,
+        held_ids=None if inv.tool == "db.create" else [to_json(pk) for pk in operation.ids],
+        rule_ids=list(need.rule_ids),
+        remind_at=_after(need.remind_after),
+        escalate_at=_after(need.escalate_after),
+        escalate_to=list(need.escalate_to) or None,
         reason=inv.reason,
         why_held="; ".join(need.reasons),
         principal=ctx.principal,
