@@ -17,7 +17,6 @@ from django.test import Client, override_settings
 
 from ormai_django import ToolContext, execute
 from ormai_django.models import ApprovalDecision, ApprovalMessage, ApprovalRequest, AuditEvent
-from sandbox_project.shop.models import Subscription
 from tests.approvals.fake_slack import (
     BOT_TOKEN,
     CHANNEL,
