@@ -63,7 +63,6 @@ class NoteFactory(factory.django.DjangoModelFactory):
     deleted_at = None
 
 
-
 class UserFactory(factory.django.DjangoModelFactory):
     """A Django user; ``UserFactory(approver=True)`` holds the approve permission."""
 

@@ -180,16 +180,14 @@ def grant_of(policy: Any) -> dict[str, Any]:
     return {"grant": {"models": [mp.label for mp in policy.models], "tools": sorted(policy.tools)}}
 
 
-def _after(delay: Any) -> Any:
-    return None if delay is None else timezone.now() + delay
-
-
 def hold(inv: Invocation, operation: WriteOperation, need: ApprovalNeed) -> dict[str, Any]:
     """Store the call for people to decide; nothing is written."""
     preview = operation.preview()  # what it would change, as a dry run shows it
     ctx = inv.context
+    now = timezone.now()
     approval = ApprovalRequest.objects.create(
-        expires_at=timezone.now() + need.expires_in,
+        created_at=now,
+        expires_at=now + need.expires_in,
         tool=inv.tool,
         model=inv.model_label,
         call={"name": inv.tool, "arguments": inv.arguments},
@@ -197,8 +195,8 @@ def hold(inv: Invocation, operation: WriteOperation, need: ApprovalNeed) -> dict
         affected_rows=operation.affected,
         held_ids=None if inv.tool == "db.create" else [to_json(pk) for pk in operation.ids],
         rule_ids=list(need.rule_ids),
-        remind_at=_after(need.remind_after),
-        escalate_at=_after(need.escalate_after),
+        remind_at=None if need.remind_after is None else now + need.remind_after,
+        escalate_at=None if need.escalate_after is None else now + need.escalate_after,
         escalate_to=list(need.escalate_to) or None,
         reason=inv.reason,
         why_held="; ".join(need.reasons),
