@@ -141,3 +141,18 @@ def test_a_write_tool_cannot_skip_its_audit_row(monkeypatch):
 
     assert result["audit_id"] != earlier.id
     assert AuditEvent.objects.filter(id=result["audit_id"], tool="db.update").exists()
+
+
+def test_a_poll_that_sees_nothing_new_writes_nothing_at_all():
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    held = held_upgrade()
+    look(held["approval_id"])
+
+    with CaptureQueriesContext(connection) as queries:
+        look(held["approval_id"])
+
+    statements = [q["sql"].split()[0].upper() for q in queries.captured_queries]
+    assert set(statements) == {"SELECT"}, statements
+    assert len(statements) <= 3  # the request (with its last look), its decisions
