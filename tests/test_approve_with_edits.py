@@ -118,7 +118,7 @@ def test_a_denial_note_reaches_the_agent():
     ids=["read-only field", "read-only price", "tenant field", "unknown field"],
 )
 def test_edits_outside_the_writable_fields_are_refused_and_change_nothing(edits):
-    subscription, held = held_plan_change()
+    _, held = held_plan_change()
     before = database_state()
 
     with pytest.raises(ApprovalError) as refused:

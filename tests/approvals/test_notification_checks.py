@@ -13,11 +13,14 @@ def ids_with(**ormai):
 
 
 def test_a_complete_configuration_passes():
-    assert ids_with(
-        SLACK={"BOT_TOKEN": "xoxb-1", "SIGNING_SECRET": "s", "CHANNEL": "C1"},
-        WEBHOOKS=[{"URL": "https://hooks.example/x", "SECRET": "s", "EVENTS": ["approval.*"]}],
-        APPROVAL_STATUS_RATE="30/m",
-    ) == []
+    assert (
+        ids_with(
+            SLACK={"BOT_TOKEN": "xoxb-1", "SIGNING_SECRET": "s", "CHANNEL": "C1"},
+            WEBHOOKS=[{"URL": "https://hooks.example/x", "SECRET": "s", "EVENTS": ["approval.*"]}],
+            APPROVAL_STATUS_RATE="30/m",
+        )
+        == []
+    )
 
 
 def test_an_incomplete_slack_setting_is_an_error():
