@@ -184,7 +184,7 @@ def check_notifications(app_configs: Any = None, **kwargs: Any) -> list[checks.C
                     )
                     + ".",
                     hint="Give BOT_TOKEN (xoxb-...), SIGNING_SECRET and CHANNEL, and install "
-                    "ormai-django[slack] (docs/approvals.md, Slack).",
+                    "ormai-django[slack,celery] (docs/approvals.md, Slack).",
                     id="ormai_django.E005",
                 )
             )

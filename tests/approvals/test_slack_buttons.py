@@ -348,3 +348,14 @@ def test_the_endpoint_refuses_everything_while_slack_is_not_configured():
     _, approval_id = hold_upgrade()
     assert post(click("ormai.approve", approval_id, "U0LEE")).status_code == 401
     assert Client().get(URL).status_code == 405
+
+
+def test_a_call_that_fails_when_it_runs_is_shown_failed(slack):
+    subscription, approval_id = hold_upgrade()
+    subscription.delete()  # gone before anyone decides
+
+    post(click("ormai.approve", approval_id, "U0LEE"))
+
+    assert ApprovalRequest.objects.get(pk=approval_id).status == "failed"
+    shown = texts(slack.of("chat.update")[-1]["blocks"])
+    assert "*Failed when it ran*" in shown and "Nothing was changed: NOT_FOUND" in shown
