@@ -11,11 +11,11 @@
   ``ORMAI["API_AUTHENTICATION_CLASSES"]`` can't be imported (the HTTP API would answer 500).
 - ``ormai_django.W004``: ``settings.ORMAI`` has a key ormai_django doesn't know (a typo).
 - ``ormai_django.E004``: ``settings.ORMAI`` is not a dict.
-- ``ormai_django.E005``: ``ORMAI["SLACK"]`` is set but incomplete, or ``slack_sdk`` or Celery
+- ``ormai_django.E009``: ``ORMAI["SLACK"]`` is set but incomplete, or ``slack_sdk`` or Celery
   is not installed (nothing would be posted, every click would get 401).
-- ``ormai_django.E006``: an ``ORMAI["WEBHOOKS"]`` entry without an http(s) ``URL`` or a
+- ``ormai_django.E010``: an ``ORMAI["WEBHOOKS"]`` entry without an http(s) ``URL`` or a
   ``SECRET``, or whose ``EVENTS`` names no event there is (it would never be sent).
-- ``ormai_django.E007``: ``ORMAI["APPROVAL_STATUS_RATE"]`` is not a rate like ``"60/minute"``.
+- ``ormai_django.E011``: ``ORMAI["APPROVAL_STATUS_RATE"]`` is not a rate like ``"60/minute"``.
 - ``ormai_django.W005``: both ``SLACK_WEBHOOK_URL`` and ``SLACK`` are set: every held call
   would be posted twice.
 """
@@ -185,7 +185,7 @@ def check_notifications(app_configs: Any = None, **kwargs: Any) -> list[checks.C
                     + ".",
                     hint="Give BOT_TOKEN (xoxb-...), SIGNING_SECRET and CHANNEL, and install "
                     "ormai-django[slack,celery] (docs/approvals.md, Slack).",
-                    id="ormai_django.E005",
+                    id="ormai_django.E009",
                 )
             )
         if ormai_settings.SLACK_WEBHOOK_URL:
@@ -216,14 +216,14 @@ def check_notifications(app_configs: Any = None, **kwargs: Any) -> list[checks.C
                     + ".",
                     hint='Each entry is {"URL": "https://...", "SECRET": "...", "EVENTS": '
                     f"[...]}} with EVENTS among {', '.join(EVENT_TYPES)} (or globs).",
-                    id="ormai_django.E006",
+                    id="ormai_django.E010",
                 )
             )
     try:
         parse_rate(ormai_settings.APPROVAL_STATUS_RATE)
     except ValueError as exc:
         messages.append(
-            checks.Error(str(exc), hint='For example "60/minute", or None.', id="ormai_django.E007")
+            checks.Error(str(exc), hint='For example "60/minute", or None.', id="ormai_django.E011")
         )
     return messages
 

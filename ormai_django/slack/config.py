@@ -36,7 +36,7 @@ class SlackConfig:
 
 def slack_config() -> SlackConfig | None:
     """The configuration, or None while ``ORMAI["SLACK"]`` isn't a complete one (system
-    check E005 says what is missing)."""
+    check E009 says what is missing)."""
     raw: Any = ormai_settings.SLACK
     if not isinstance(raw, dict):
         return None

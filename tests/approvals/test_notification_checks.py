@@ -24,7 +24,7 @@ def test_a_complete_configuration_passes():
 
 
 def test_an_incomplete_slack_setting_is_an_error():
-    assert ids_with(SLACK={"BOT_TOKEN": "xoxb-1"}) == ["ormai_django.E005"]
+    assert ids_with(SLACK={"BOT_TOKEN": "xoxb-1"}) == ["ormai_django.E009"]
 
 
 def test_slack_beside_the_old_webhook_notice_would_post_twice():
@@ -44,8 +44,8 @@ def test_slack_beside_the_old_webhook_notice_would_post_twice():
     ],
 )
 def test_an_unusable_webhook_is_an_error(hook):
-    assert ids_with(WEBHOOKS=[hook]) == ["ormai_django.E006"]
+    assert ids_with(WEBHOOKS=[hook]) == ["ormai_django.E010"]
 
 
 def test_a_rate_that_is_not_a_rate_is_an_error():
-    assert ids_with(APPROVAL_STATUS_RATE="sixty a minute") == ["ormai_django.E007"]
+    assert ids_with(APPROVAL_STATUS_RATE="sixty a minute") == ["ormai_django.E011"]
