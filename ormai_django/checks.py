@@ -15,6 +15,13 @@
 - ``ormai_django.E006``: an ``@agent_tool``'s ``writes`` names a model that isn't installed.
 - ``ormai_django.E007``: ``allow_tools`` names a tool nobody declares.
 - ``ormai_django.E008``: the policy allows a domain tool that writes a model it doesn't register.
+- ``ormai_django.E009``: ``ORMAI["SLACK"]`` is set but incomplete, or ``slack_sdk`` or Celery
+  is not installed (nothing would be posted, every click would get 401).
+- ``ormai_django.E010``: an ``ORMAI["WEBHOOKS"]`` entry without an http(s) ``URL`` or a
+  ``SECRET``, or whose ``EVENTS`` names no event there is (it would never be sent).
+- ``ormai_django.E011``: ``ORMAI["APPROVAL_STATUS_RATE"]`` is not a rate like ``"60/minute"``.
+- ``ormai_django.W005``: both ``SLACK_WEBHOOK_URL`` and ``SLACK`` are set: every held call
+  would be posted twice.
 """
 
 from __future__ import annotations
@@ -226,6 +233,77 @@ def _undeclared_allowed(policy: Any) -> list[checks.CheckMessage]:
     return messages
 
 
+def check_notifications(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
+    """Slack, the webhooks and the approval.status rate, as configured."""
+    from fnmatch import fnmatchcase
+    from importlib.util import find_spec
+
+    from ormai_django.reads.status_rate import parse_rate
+    from ormai_django.webhooks.events import EVENT_TYPES
+
+    messages: list[checks.CheckMessage] = []
+    slack = ormai_settings.SLACK
+    if slack is not None:
+        missing = [
+            key
+            for key in ("BOT_TOKEN", "SIGNING_SECRET", "CHANNEL")
+            if not isinstance(slack, dict) or not slack.get(key)
+        ]
+        absent = [name for name in ("slack_sdk", "celery") if find_spec(name) is None]
+        if missing or absent:
+            messages.append(
+                checks.Error(
+                    "ORMAI['SLACK'] can't work: "
+                    + "; ".join(
+                        ([f"it has no {', '.join(missing)}"] if missing else [])
+                        + ([f"{', '.join(absent)} is not installed"] if absent else [])
+                    )
+                    + ".",
+                    hint="Give BOT_TOKEN (xoxb-...), SIGNING_SECRET and CHANNEL, and install "
+                    "ormai-django[slack,celery] (docs/approvals.md, Slack).",
+                    id="ormai_django.E009",
+                )
+            )
+        if ormai_settings.SLACK_WEBHOOK_URL:
+            messages.append(
+                checks.Warning(
+                    "Both ORMAI['SLACK_WEBHOOK_URL'] and ORMAI['SLACK'] are set: every held "
+                    "call is posted twice.",
+                    hint="Remove SLACK_WEBHOOK_URL: the Slack app posts the message and its "
+                    "buttons.",
+                    id="ormai_django.W005",
+                )
+            )
+    hooks = ormai_settings.WEBHOOKS or []
+    for index, hook in enumerate(hooks if isinstance(hooks, list | tuple) else [hooks]):
+        url = hook.get("URL") if isinstance(hook, dict) else None
+        events = (hook.get("EVENTS") if isinstance(hook, dict) else None) or []
+        unknown = [e for e in events if not any(fnmatchcase(t, str(e)) for t in EVENT_TYPES)]
+        if (
+            not isinstance(url, str)
+            or not url.startswith(("https://", "http://"))
+            or not hook.get("SECRET")
+            or unknown
+        ):
+            messages.append(
+                checks.Error(
+                    f"ORMAI['WEBHOOKS'][{index}] is not a usable endpoint"
+                    + (f" (unknown EVENTS: {', '.join(map(str, unknown))})" if unknown else "")
+                    + ".",
+                    hint='Each entry is {"URL": "https://...", "SECRET": "...", "EVENTS": '
+                    f"[...]}} with EVENTS among {', '.join(EVENT_TYPES)} (or globs).",
+                    id="ormai_django.E010",
+                )
+            )
+    try:
+        parse_rate(ormai_settings.APPROVAL_STATUS_RATE)
+    except ValueError as exc:
+        messages.append(
+            checks.Error(str(exc), hint='For example "60/minute", or None.', id="ormai_django.E011")
+        )
+    return messages
+
+
 def _has_history(model: type) -> bool:
     # django-simple-history marks every model it tracks this way.
     return hasattr(model._meta, "simple_history_manager_attribute")
@@ -237,3 +315,4 @@ def register() -> None:
     checks.register(check_api_classes, "ormai_django")
     checks.register(check_settings, "ormai_django")
     checks.register(check_domain_tools, "ormai_django")
+    checks.register(check_notifications, "ormai_django")

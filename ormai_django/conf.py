@@ -31,6 +31,16 @@ DEFAULTS: dict[str, Any] = {
     # The site's address, e.g. "https://ops.example.com": notifications link to
     # <ADMIN_BASE_URL>/admin/ormai_django/approvalrequest/<id>/change/.
     "ADMIN_BASE_URL": "",
+    # approval.status: at most this many looks per principal per period ("60/minute",
+    # "10/5s"; None: no limit), counted in this Django cache (ormai_django.reads.status_rate).
+    "APPROVAL_STATUS_RATE": "60/minute",
+    "APPROVAL_STATUS_CACHE": "default",
+    # Slack, both ways (ormai_django.slack; needs slack_sdk and Celery): {"BOT_TOKEN",
+    # "SIGNING_SECRET", "CHANNEL", optional "API_URL", "USERS", "TIMEOUT"}. None: off.
+    "SLACK": None,
+    # Signed outgoing webhooks (ormai_django.webhooks; needs Celery): a list of
+    # {"URL", "SECRET", optional "EVENTS": [...]}. Empty: none.
+    "WEBHOOKS": [],
     # Salt of capability tokens (ormai_django.tokens; the signing key is SECRET_KEY).
     "CAPABILITY_TOKEN_SALT": "ormai_django.capability",
     # The longest lifetime issue_token() accepts.

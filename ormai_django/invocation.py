@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ormai_django.context import ToolContext
+from ormai_django.names import WRITE_TOOLS
 from ormai_django.policy.model_policy import ModelPolicy
 from ormai_django.policy.policy import Policy
 
@@ -34,7 +35,19 @@ class Invocation:
     audit_event: Any = None
     # What a domain tool's function returned, for the audit row.
     returned: Any = None
+    # Set by ``answered_by``: an earlier audit row that already records this answer.
+    earlier_event: Any = None
     started: float = field(default_factory=time.perf_counter)
+
+    def answered_by(self, event: Any) -> None:
+        """Say that ``event``, an earlier audit row of the same caller's same look, already
+        records this call's answer: the runtime writes no new row and the result carries
+        ``event``'s id. For tools that change nothing (``approval.status`` uses it so a
+        poll that sees nothing new costs no write); a write tool can't use it, and the
+        runtime honours it only for a tool that doesn't write and an ``ok`` outcome."""
+        if self.tool in WRITE_TOOLS:
+            raise ValueError(f"{self.tool} writes: every call of it gets its own audit row")
+        self.earlier_event = event
 
     def resolve_model(self, name: Any) -> ModelPolicy:
         """The registered model the call names; recorded for the audit row."""

@@ -205,6 +205,25 @@ class ApprovalRequest(models.Model):
     decided_at = models.DateTimeField(null=True, blank=True)
     result = LedgerJSONField(null=True, blank=True)
     failure = models.TextField(blank=True)
+    # What the approvers saw is what runs: every key the write touched when it was held
+    # (the preview shows the first of them); an approved write runs on no other row.
+    held_ids = LedgerJSONField(
+        null=True, blank=True, help_text="The primary keys measured when the call was held."
+    )
+    # The approval rules that held it (ApprovalRule.id), and when people are reminded, and
+    # who is told when it escalates (usernames, "group:<name>").
+    rule_ids = LedgerJSONField(null=True, blank=True)
+    remind_at = models.DateTimeField(null=True, blank=True)
+    reminded_at = models.DateTimeField(null=True, blank=True)
+    escalate_at = models.DateTimeField(null=True, blank=True)
+    escalate_to = LedgerJSONField(null=True, blank=True)
+    escalated_at = models.DateTimeField(null=True, blank=True)
+    # The last state approval.status showed the requester, and the audit row of that look:
+    # a poll that sees nothing new writes no new audit row.
+    status_seen = models.CharField(max_length=64, blank=True)
+    status_seen_event = models.ForeignKey(
+        AuditEvent, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
 
     class Meta:
         ordering = ("-created_at",)
@@ -244,3 +263,37 @@ class ApprovalDecision(models.Model):
 
     def __str__(self) -> str:
         return f"{self.approver} {self.verdict} {self.approval_id}"
+
+
+class ApprovalMessage(models.Model):
+    """A chat message that shows an approval request (Slack: its channel and ``ts``), kept so
+    the message is updated in place as the request is decided, runs, fails or expires."""
+
+    approval = models.ForeignKey(ApprovalRequest, on_delete=models.CASCADE, related_name="messages")
+    service = models.CharField(max_length=20)
+    channel = models.CharField(max_length=100)
+    ts = models.CharField(max_length=64)
+    posted_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=("approval", "service"), name="ormai_one_message_per_service"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.service} {self.channel} {self.ts} ({self.approval_id})"
+
+
+class InteractionReceipt(models.Model):
+    """An interaction a chat service sent (a button click, a modal's submission), recorded
+    once: a retry of the same interaction finds its receipt and decides nothing again."""
+
+    key = models.CharField(max_length=200, unique=True)
+    service = models.CharField(max_length=20)
+    received_at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    def __str__(self) -> str:
+        return f"{self.service} {self.key}"

@@ -28,6 +28,8 @@ ROLLBACK = "rollback"
 APPROVAL_APPROVE = "approval.approve"
 APPROVAL_DENY = "approval.deny"
 APPROVAL_EXPIRE = "approval.expire"
+APPROVAL_REMIND = "approval.remind"
+APPROVAL_ESCALATE = "approval.escalate"
 
 # Outcomes (DESIGN section 6).
 OK = "ok"

@@ -112,11 +112,13 @@ def run_call(
     tool_name = ""
     arguments: Any = None
     invocation: Invocation | None = None
+    writes = True  # until the tool is known: only a tool that doesn't write may reuse a row
     try:
         name, arguments = parse_call(call)
         tool_name = name if isinstance(name, str) else f"<{type(name).__name__}>"
         spec = find_tool(name)
         tool_name = spec.name
+        writes = spec.writes
         ctx = check_context(context)
         if policy is None:
             try:
@@ -156,6 +158,14 @@ def run_call(
     try:
         if invocation is not None and invocation.audit_event is not None:
             event = invocation.audit_event  # written with the write, in its transaction
+        elif (
+            invocation is not None
+            and invocation.earlier_event is not None
+            and not writes
+            and result.get("outcome") == "ok"
+        ):
+            # The handler said an earlier row records this very answer (Invocation.answered_by).
+            event = invocation.earlier_event
         elif invocation is not None:
             event = record_invocation(invocation, result)
         else:

@@ -7,6 +7,10 @@ Schedule them with Celery beat, e.g. in the project's settings::
             "task": "ormai_django.tasks.expire_approvals",
             "schedule": 60.0,
         },
+        "ormai-remind-approvals": {
+            "task": "ormai_django.tasks.remind_approvals",
+            "schedule": 60.0,
+        },
         "ormai-purge-idempotency": {
             "task": "ormai_django.tasks.purge_idempotency_records",
             "schedule": 3600.0,
@@ -18,6 +22,7 @@ from __future__ import annotations
 
 import logging
 from datetime import timedelta
+from importlib.util import find_spec
 from typing import Any
 
 from celery import shared_task
@@ -26,6 +31,12 @@ from django.db import transaction
 from ormai_django import approvals, signals
 from ormai_django.conf import ormai_settings
 from ormai_django.notifications import send_slack_notification
+from ormai_django.webhooks import receivers as webhook_receivers
+from ormai_django.webhooks import tasks as webhook_tasks  # noqa: F401  (registers its task)
+
+if find_spec("slack_sdk") is not None:
+    # Slack both ways (optional: the slack extra): registers its tasks with the worker.
+    from ormai_django.slack import tasks as slack_tasks  # noqa: F401
 from ormai_django.writes.idempotency import purge
 
 logger = logging.getLogger("ormai_django.notifications")
@@ -53,6 +64,14 @@ def expire_approvals() -> int:
     return approvals.expire_approvals()
 
 
+@shared_task(name="ormai_django.tasks.remind_approvals")
+def remind_approvals() -> dict[str, int]:
+    """Remind the approvers of pending requests past their ``remind_at`` and escalate those
+    past their ``escalate_at`` (each once); returns ``{"reminded", "escalated"}``. Celery
+    beat runs it every minute, beside ``expire_approvals``."""
+    return approvals.remind_and_escalate()
+
+
 @shared_task(name="ormai_django.tasks.notify_slack", ignore_result=True)
 def notify_slack(approval_id: str) -> bool:
     """Post the held write ``approval_id`` to ``ORMAI["SLACK_WEBHOOK_URL"]``; True if Slack
@@ -62,10 +81,17 @@ def notify_slack(approval_id: str) -> bool:
 
 
 def connect() -> None:
-    """Connect the Slack receiver to ``approval_requested`` (idempotent)."""
+    """Connect the receivers whose work runs in Celery (idempotent): the one-way Slack
+    webhook notice, the signed webhooks, and Slack both ways when ``slack_sdk`` is
+    installed. Each does nothing until its setting is set."""
     signals.approval_requested.connect(
         enqueue_slack_notification, dispatch_uid="ormai_django.notifications.slack"
     )
+    webhook_receivers.connect()
+    if find_spec("slack_sdk") is not None:
+        from ormai_django.slack import receivers as slack_receivers
+
+        slack_receivers.connect()
 
 
 def enqueue_slack_notification(sender: Any, approval: Any, **kwargs: Any) -> None:

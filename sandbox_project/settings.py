@@ -107,6 +107,10 @@ CELERY_BEAT_SCHEDULE = {
         "task": "ormai_django.tasks.expire_approvals",
         "schedule": _expiry_interval,
     },
+    "ormai-remind-approvals": {
+        "task": "ormai_django.tasks.remind_approvals",
+        "schedule": _expiry_interval,
+    },
     "ormai-purge-idempotency": {
         "task": "ormai_django.tasks.purge_idempotency_records",
         "schedule": 3600.0,

@@ -1,4 +1,5 @@
 import os
+from importlib.util import find_spec
 
 from django.contrib import admin
 from django.urls import include, path
@@ -7,6 +8,10 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("ormai/", include("ormai_django.api.urls")),
 ]
+
+# Slack's interactivity URL is <site>/ormai/slack/interactions/ (the slack extra installed).
+if find_spec("slack_sdk") is not None:
+    urlpatterns.append(path("ormai/slack/", include("ormai_django.slack.urls")))
 
 # The bare-ORM baseline of manage.py ormai_loadtest: only in the server that command starts.
 if os.environ.get("ORMAI_LOADTEST") == "1":

@@ -73,3 +73,23 @@ class RefundFactory(factory.django.DjangoModelFactory):
     reason = "Arrived broken"
     created_at = factory.LazyFunction(timezone.now)
     reversed_at = None
+
+
+class UserFactory(factory.django.DjangoModelFactory):
+    """A Django user; ``UserFactory(approver=True)`` holds the approve permission."""
+
+    class Meta:
+        model = "auth.User"
+        django_get_or_create = ("username",)
+        skip_postgeneration_save = True
+
+    username = factory.Sequence(lambda n: f"person{n}")
+    email = factory.LazyAttribute(lambda user: f"{user.username}@shop.test")
+    is_active = True
+
+    @factory.post_generation
+    def approver(user, create, extracted, **kwargs):
+        if extracted:
+            from django.contrib.auth.models import Permission
+
+            user.user_permissions.add(Permission.objects.get(codename="approve_approvalrequest"))

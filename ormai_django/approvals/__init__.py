@@ -20,10 +20,16 @@ from ormai_django.approvals.decisions import (
     aapprove,
     adeny,
     approve,
+    check_decision,
     deny,
     request_event,
 )
 from ormai_django.approvals.expiry import expire_approvals
+from ormai_django.approvals.reminders import (
+    REMINDER_PRINCIPAL,
+    approvers_named,
+    remind_and_escalate,
+)
 from ormai_django.codes import (
     APPROVAL_EXPIRED,
     APPROVAL_NOT_PENDING,
@@ -43,12 +49,16 @@ __all__ = [
     "EXPIRY_PRINCIPAL",
     "INVALID_APPROVER",
     "INVALID_EDITS",
+    "REMINDER_PRINCIPAL",
     "UNKNOWN_APPROVAL",
     "ApprovalError",
     "aapprove",
     "adeny",
     "approve",
+    "approvers_named",
+    "check_decision",
     "deny",
     "expire_approvals",
+    "remind_and_escalate",
     "request_event",
 ]

@@ -157,6 +157,16 @@ def _decide(
     return answer
 
 
+def check_decision(approval_id: str, approver: str) -> ApprovalRequest:
+    """The request ``approver`` could decide now, or the ``ApprovalError`` a decision would
+    get (a look without a lock: a surface asks before it asks a person for a note)."""
+    approval = ApprovalRequest.objects.filter(pk=str(approval_id)).first()
+    if approval is None:
+        raise ApprovalError(UNKNOWN_APPROVAL, f"No approval request {approval_id!r}.")
+    _check_decidable(approval, str(approver or "").strip())
+    return approval
+
+
 def _check_decidable(approval: ApprovalRequest, approver: str) -> None:
     if approval.status != ApprovalRequest.Status.PENDING:
         raise ApprovalError(

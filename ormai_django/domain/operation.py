@@ -123,6 +123,7 @@ class DomainOperation(WriteOperation):
         self.ids: list[Any] = []
         self.value: Any = None
         self.changes_things = tool.changes_things
+        self.within = None  # only db.* where-writes run within held rows
         inv.model_label = ", ".join(m._meta.label for m in self.declared)[:200]
 
     def _declared_models(self) -> list[type[models.Model]]:

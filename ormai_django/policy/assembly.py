@@ -18,6 +18,7 @@ from django.db import models
 
 from ormai_django import names
 from ormai_django.errors import PolicyConfigurationError
+from ormai_django.policy.approval_rules import approval_rules
 from ormai_django.policy.decorators import rules_of
 from ormai_django.policy.model_policy import (
     BurstRule,
@@ -283,42 +284,9 @@ class _Assembly:
         return found
 
     def apply_approvals(self, domain_tools: dict[str, ToolRules]) -> tuple[ApprovalRule, ...]:
-        rules = []
-        by_provider_name = {names.provider_name(n): n for n in (*names.WRITE_TOOLS, *domain_tools)}
-        for spec, model_ref in self.approvals:
-            tools: list[str | None] = []
-            for tool in spec.tools or (None,):
-                canonical = None if tool is None else by_provider_name.get(tool, tool)
-                if canonical is not None and canonical not in (*names.WRITE_TOOLS, *domain_tools):
-                    self.problems.append(
-                        f"require_approval: tool {tool!r} is not one of {names.WRITE_TOOLS} "
-                        "nor a domain tool allow_tools names"
-                    )
-                    continue
-                if canonical in domain_tools and model_ref is not None:
-                    self.problems.append(
-                        f"require_approval: a rule on the domain tool {canonical} takes no "
-                        "model (the tool says what it writes); narrow it with when=..."
-                    )
-                    continue
-                tools.append(canonical)
-            model = None
-            if model_ref is not None:
-                model = self.model(model_ref, "require_approval")
-                if model is None:
-                    continue
-            # Numbers and callables were checked where the rule was written (rules.py).
-            rules += [
-                ApprovalRule(
-                    tool=tool,
-                    model=model,
-                    approvers=spec.approvers,
-                    when=spec.when,
-                    expires_in=spec.expires_in,
-                )
-                for tool in tools
-            ]
-        return tuple(rules)
+        return approval_rules(
+            self.approvals, self.model, self.profile, self.problems, tuple(domain_tools)
+        )
 
     def apply_bursts(self) -> None:
         for spec in self.bursts:

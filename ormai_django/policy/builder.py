@@ -211,12 +211,20 @@ class PolicyBuilder:
         when: Callable[[Any], bool] | None = None,
         approvers: int = 1,
         expires_in: timedelta | None = None,
+        remind_after: timedelta | None = None,
+        escalate_after: timedelta | None = None,
+        escalate_to: Iterable[str] | None = None,
+        id: str | None = None,
     ) -> PolicyBuilder:
         """Hold matching writes for ``approvers`` distinct humans (never the requester).
 
         ``tool`` is a write tool (``"db.update"``), a list of them, or None for every write
         tool. ``when(call)`` narrows the rule; ``call`` has ``tool``, ``model``, ``data``,
-        ``where``, ``affected_rows``, ``reason`` and ``context``.
+        ``where``, ``affected_rows``, ``reason`` and ``context``. ``remind_after`` (from the
+        hold) reminds the approvers of a request still pending; ``escalate_after`` tells
+        ``escalate_to`` (usernames and ``"group:<name>"`` Django groups whose members hold
+        the approve permission) too. ``id`` names the rule (in ``why_held``, the request's
+        ``rule_ids`` and inventories); unset, it is derived from the rule's definition.
         """
         rule = approval_spec(
             {
@@ -225,6 +233,10 @@ class PolicyBuilder:
                 "when": when,
                 "approvers": approvers,
                 "expires_in": expires_in,
+                "remind_after": remind_after,
+                "escalate_after": escalate_after,
+                "escalate_to": escalate_to,
+                "id": id,
             }
         )
         return self._add(approvals=(rule,))

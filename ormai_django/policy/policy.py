@@ -37,13 +37,20 @@ class ToolRules:
 class ApprovalRule:
     """``require_approval(...)``: a write matching it waits for ``approvers`` distinct humans.
 
-    ``tool`` None matches every write tool; ``model`` None every model."""
+    ``tool`` None matches every write tool; ``model`` None every model. ``id`` is the rule's
+    stable name (given with ``id=``, else derived from its definition): a held call's
+    ``why_held`` and ``rule_ids`` say which rules held it. A rule written for several tools
+    becomes one ``ApprovalRule`` per tool, all with the same ``id``."""
 
     tool: str | None
     model: type[models.Model] | None
     approvers: int = 1
     when: Callable[[Any], bool] | None = dc_field(default=None, compare=False)
     expires_in: timedelta | None = None
+    id: str = ""
+    remind_after: timedelta | None = None
+    escalate_after: timedelta | None = None
+    escalate_to: tuple[str, ...] = ()
 
 
 def model_indexes(

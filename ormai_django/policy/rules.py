@@ -5,6 +5,9 @@ Shared by ``PolicyBuilder`` and ``@agent_model`` (pure Python: no models importe
 
 from __future__ import annotations
 
+import hashlib
+import json
+import re
 from collections.abc import Iterable, Mapping
 from datetime import timedelta
 from typing import Any
@@ -12,7 +15,19 @@ from typing import Any
 from ormai_django.policy.spec import ApprovalSpec, BurstSpec
 
 WRITE_CLASSES = ("none", "reason", "approval", "burst")
-APPROVAL_KEYS = ("tool", "model", "when", "approvers", "expires_in")
+APPROVAL_KEYS = (
+    "tool",
+    "model",
+    "when",
+    "approvers",
+    "expires_in",
+    "remind_after",
+    "escalate_after",
+    "escalate_to",
+    "id",
+)
+# A rule id given with id=: what a log line, a URL or an inventory can carry as it is.
+RULE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$")
 BURST_KEYS = ("max_calls", "max_rows", "per")
 
 
@@ -67,14 +82,53 @@ def approval_spec(
     when = spec.get("when")
     if when is not None and not callable(when):
         raise ValueError(f"an approval rule's when must be a callable, not {when!r}")
-    expires_in = spec.get("expires_in")
+    expires_in = _optional_timedelta(spec, "expires_in")
+    remind_after = _optional_timedelta(spec, "remind_after")
+    escalate_after = _optional_timedelta(spec, "escalate_after")
+    escalate_to = escalation_targets(spec.get("escalate_to"))
+    if escalate_after is not None and not escalate_to:
+        raise ValueError(
+            'escalate_after needs escalate_to=[...]: the usernames or "group:<name>" to tell'
+        )
+    if escalate_to and escalate_after is None:
+        raise ValueError("escalate_to needs escalate_after=timedelta(...): when to tell them")
+    for what, delay in (("remind_after", remind_after), ("escalate_after", escalate_after)):
+        if delay is not None and expires_in is not None and delay >= expires_in:
+            raise ValueError(f"{what} ({delay}) must be shorter than expires_in ({expires_in})")
+    rule_id = spec.get("id")
+    if rule_id is not None and (not isinstance(rule_id, str) or not RULE_ID.match(rule_id)):
+        raise ValueError(
+            f"an approval rule's id is 1 to 64 letters, digits, '_', '.', ':' or '-', "
+            f"not {rule_id!r}"
+        )
     return ApprovalSpec(
         tools=tool_names(spec.get("tool")),
         model=spec.get("model"),
         when=when,
         approvers=positive_int(spec.get("approvers", 1), "approvers"),
-        expires_in=None if expires_in is None else positive_timedelta(expires_in, "expires_in"),
+        expires_in=expires_in,
+        remind_after=remind_after,
+        escalate_after=escalate_after,
+        escalate_to=escalate_to,
+        id=rule_id,
     )
+
+
+def _optional_timedelta(spec: Mapping[str, Any], key: str) -> timedelta | None:
+    value = spec.get(key)
+    return None if value is None else positive_timedelta(value, key)
+
+
+def escalation_targets(value: Any) -> tuple[str, ...]:
+    """``escalate_to``: usernames and ``"group:<name>"`` entries (Django groups), as a list."""
+    if value is None:
+        return ()
+    targets = [value] if isinstance(value, str) else list(value)
+    if not all(isinstance(t, str) and t.strip() and t.strip() != "group:" for t in targets):
+        raise ValueError(
+            f'escalate_to is a list of usernames and "group:<name>" entries, not {value!r}'
+        )
+    return tuple(dict.fromkeys(t.strip() for t in targets))
 
 
 def burst_spec(spec: Mapping[str, Any], model: Any = None) -> BurstSpec:
@@ -92,3 +146,35 @@ def burst_spec(spec: Mapping[str, Any], model: Any = None) -> BurstSpec:
         max_calls=None if max_calls is None else positive_int(max_calls, "max_calls"),
         max_rows=None if max_rows is None else positive_int(max_rows, "max_rows"),
     )
+
+
+def derived_rule_id(
+    spec: ApprovalSpec, tools: Iterable[str | None], model_label: str | None
+) -> str:
+    """A rule's id from its definition: the same rule gets the same id in every process and
+    every build (``ar_`` + 12 hex digits of a SHA-256 over what it matches and requires).
+    A ``when`` is named by its module and qualified name, so editing the policy file
+    elsewhere doesn't change the id; renaming the function does."""
+    when = spec.when
+    definition = {
+        "tools": sorted(t or "*" for t in tools),
+        "model": model_label,
+        "when": None if when is None else callable_name(when),
+        "approvers": spec.approvers,
+        "expires_in": _seconds(spec.expires_in),
+        "remind_after": _seconds(spec.remind_after),
+        "escalate_after": _seconds(spec.escalate_after),
+        "escalate_to": list(spec.escalate_to),
+    }
+    text = json.dumps(definition, sort_keys=True)
+    return "ar_" + hashlib.sha256(text.encode()).hexdigest()[:12]
+
+
+def callable_name(fn: Any) -> str:
+    """``module.qualname`` of a function, or of the class of a callable object."""
+    named = fn if hasattr(fn, "__qualname__") else type(fn)
+    return f"{getattr(named, '__module__', '')}.{named.__qualname__}"
+
+
+def _seconds(delay: timedelta | None) -> float | None:
+    return None if delay is None else delay.total_seconds()

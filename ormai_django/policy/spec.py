@@ -44,13 +44,21 @@ class WritesSpec:
 
 @dataclass(frozen=True)
 class ApprovalSpec:
-    """One ``require_approval(...)`` rule; ``tools`` None matches every write tool."""
+    """One ``require_approval(...)`` rule; ``tools`` None matches every write tool.
+
+    ``remind_after`` and ``escalate_after`` count from the moment a call is held;
+    ``escalate_to`` names who is told when it escalates (usernames, ``"group:<name>"``).
+    ``id`` None: the rule's id is derived from its definition when the policy is built."""
 
     tools: tuple[str, ...] | None = None
     model: ModelRef | None = None
     when: Callable[[Any], bool] | None = dc_field(default=None, compare=False)
     approvers: int = 1
     expires_in: timedelta | None = None
+    remind_after: timedelta | None = None
+    escalate_after: timedelta | None = None
+    escalate_to: tuple[str, ...] = ()
+    id: str | None = None
 
 
 @dataclass(frozen=True)

@@ -8,22 +8,31 @@
 
 A caller sees only the requests it made itself (same principal, same tenant): any other
 id, another agent's included, is ``UNKNOWN_APPROVAL``, so the tool can't tell whether an id
-exists. It is a tool of the registry like any other, so Python, HTTP and MCP all offer it,
-and the pipeline audits each look; the look is not linked to the request, so the approval's
-chain stays request -> decisions -> executed write.
+exists. It is a tool of the registry like any other, so Python, HTTP and MCP all offer it.
+
+Polls are cheap: a look that sees what the caller's previous look saw writes no audit row
+and answers with that look's ``audit_id`` (``Invocation.answered_by``); a look that sees a
+change (a decision, a note, the execution, the expiry) is audited once. Looks are limited
+per principal (``ORMAI["APPROVAL_STATUS_RATE"]``, ``reads/status_rate.py``); past it,
+``RATE_LIMITED`` with ``retry_after``. The look is not linked to the request, so the
+approval's chain stays request -> decisions -> executed write.
 """
 
 from __future__ import annotations
 
+import hashlib
 from typing import Any
 
 from django.utils import timezone
 
 from ormai_django import codes
+from ormai_django.audit import record_invocation
 from ormai_django.errors import ToolError
+from ormai_django.fields import dumps
 from ormai_django.invocation import Invocation
 from ormai_django.models import ApprovalDecision, ApprovalRequest
 from ormai_django.orm.rows import utc_iso
+from ormai_django.reads.status_rate import check_status_rate
 
 MAX_ID_LENGTH = 32  # ApprovalRequest.id's max_length
 
@@ -44,9 +53,11 @@ def _own_approval(approval_id: str, inv: Invocation) -> ApprovalRequest:
     tenant = "" if context.tenant_id is None else str(context.tenant_id)
     approval = None
     if len(approval_id) <= MAX_ID_LENGTH:
-        approval = ApprovalRequest.objects.filter(
-            pk=approval_id, principal=context.principal, tenant_id=tenant
-        ).first()
+        approval = (
+            ApprovalRequest.objects.select_related("status_seen_event")
+            .filter(pk=approval_id, principal=context.principal, tenant_id=tenant)
+            .first()
+        )
     if approval is None:
         raise ToolError(
             codes.UNKNOWN_APPROVAL,
@@ -89,8 +100,22 @@ def status_of(approval: ApprovalRequest) -> dict[str, Any]:
     }
 
 
+def seen_state(answer: dict[str, Any]) -> str:
+    """A digest of what a look shows: two looks with the same digest saw the same thing."""
+    return hashlib.sha256(dumps(answer).encode()).hexdigest()[:64]
+
+
 def approval_status(inv: Invocation) -> dict[str, Any]:
-    """The status of one of this caller's held writes."""
+    """The status of one of this caller's held writes (audited once per change seen)."""
+    check_status_rate(inv.context.principal)
     approval = _own_approval(_approval_id(inv.arguments), inv)
     inv.model_label = approval.model
-    return status_of(approval)
+    answer = status_of(approval)
+    seen = seen_state(answer)
+    if approval.status_seen == seen and approval.status_seen_event is not None:
+        inv.answered_by(approval.status_seen_event)
+        return answer
+    event = record_invocation(inv, answer)
+    inv.audit_event = event
+    ApprovalRequest.objects.filter(pk=approval.pk).update(status_seen=seen, status_seen_event=event)
+    return answer

@@ -111,8 +111,10 @@ TOOLS: dict[str, ToolSpec] = {
             "approval.status",
             "Check on a write that came back 'pending_approval': its status (pending, "
             "executed, denied, expired or failed), approvals so far and needed, when it "
-            "expires, and the executed call's result once it ran. Pass the approval_id the "
-            "write returned.",
+            "expires, the deciders' notes, and the executed call's result once it ran. Pass "
+            "the approval_id the write returned. If it was denied, the denial's note is the "
+            "people's answer: tell the user that note as the reason, and don't send the "
+            "write again. Look every minute or so, not every second (looks are rate-limited).",
             ("approval_id",),
             ("approval_id",),
             approval_status,

@@ -14,7 +14,7 @@ from ormai_django.context import ToolContext
 from ormai_django.models import AuditEvent
 from ormai_django.names import WRITE_TOOLS
 from ormai_django.policy.model_policy import ModelPolicy
-from ormai_django.policy.policy import Policy
+from ormai_django.policy.policy import ApprovalRule, Policy
 
 logger = logging.getLogger("ormai_django")
 
@@ -34,9 +34,17 @@ class WriteCall:
 
 @dataclass(frozen=True)
 class ApprovalNeed:
+    """What a held call needs: the most approvers, the shortest expiry, every reason; the
+    ids of the approval rules that matched, the earliest reminder and escalation they ask
+    for, and everyone any of them escalates to."""
+
     approvers: int
     expires_in: timedelta
     reasons: tuple[str, ...]
+    rule_ids: tuple[str, ...] = ()
+    remind_after: timedelta | None = None
+    escalate_after: timedelta | None = None
+    escalate_to: tuple[str, ...] = ()
 
 
 def approval_needed(
@@ -47,6 +55,7 @@ def approval_needed(
     ``mp`` is None for a domain tool: only the rules that name the tool apply, and an
     ``irreversible`` one waits for one approver unless such a rule says otherwise."""
     found: list[tuple[int, timedelta | None, str]] = []
+    matched_rules: list[ApprovalRule] = []
     if mp is not None and mp.writes.write_class == "approval":
         found.append((1, None, f"every write to {mp.name} waits for a human"))
     limit = mp.writes.max_affected_rows if mp is not None else None
@@ -81,7 +90,10 @@ def approval_needed(
             )
             if part
         )
-        found.append((rule.approvers, rule.expires_in, f"require_approval({scope})"))
+        found.append(
+            (rule.approvers, rule.expires_in, f"require_approval({scope}) [rule {rule.id}]")
+        )
+        matched_rules.append(rule)
     if mp is not None and mp.burst is not None and mp.writes.write_class == "burst":
         beyond = _beyond_burst(mp, call)
         if beyond:
@@ -89,10 +101,16 @@ def approval_needed(
     if not found:
         return None
     expiries = [e for _, e, _ in found if e is not None]
+    reminders = [r.remind_after for r in matched_rules if r.remind_after is not None]
+    escalations = [r.escalate_after for r in matched_rules if r.escalate_after is not None]
     return ApprovalNeed(
         approvers=max(n for n, _, _ in found),
         expires_in=min(expiries) if expiries else policy.profile.approval_expiry,
         reasons=tuple(why for _, _, why in found),
+        rule_ids=tuple(dict.fromkeys(r.id for r in matched_rules)),
+        remind_after=min(reminders, default=None),
+        escalate_after=min(escalations, default=None),
+        escalate_to=tuple(dict.fromkeys(t for r in matched_rules for t in r.escalate_to)),
     )
 
 

@@ -23,6 +23,7 @@ from ormai_django import codes
 from ormai_django.context import ToolContext
 from ormai_django.errors import ToolError
 from ormai_django.invocation import Invocation
+from ormai_django.orm.batches import with_pks
 from ormai_django.orm.history import write_history
 from ormai_django.orm.rows import json_native, to_json
 from ormai_django.orm.scope import tenant_value, visible_rows
@@ -101,6 +102,9 @@ class WriteOperation:
         self.using = router.db_for_write(self.model)
         self.affected = 0
         self.ids: list[Any] = []
+        # The keys an approved where-write may touch (those measured when it was held):
+        # rows that start matching after the hold are not what people approved.
+        self.within: list[Any] | None = None
 
     # Whether the call counts as a write for rate limits and budgets (every db.* write does;
     # a domain tool that changes nothing doesn't).
@@ -148,10 +152,15 @@ class WriteOperation:
         )
 
     def target(self) -> models.QuerySet:
+        """The rows the write selects: visible to the context, matching its ``id`` or
+        ``where`` and, for an approved where-write, among the rows held (``within``)."""
         rows = visible_rows(self.mp, self.tenant)
         if self.req.by_id:
             return rows.filter(pk=to_field_value(self.model._meta.pk, self.req.pk, "'id'"))
-        return rows.filter(compile_where(self.policy, self.mp, self.req.where, self.tenant))
+        rows = rows.filter(compile_where(self.policy, self.mp, self.req.where, self.tenant))
+        if self.within is not None:
+            rows = with_pks(rows, self.within)
+        return rows
 
     def not_found(self) -> ToolError:
         return ToolError(

@@ -18,7 +18,7 @@ from ormai_django.audit import record_invocation
 from ormai_django.errors import ToolDenied, ToolError
 from ormai_django.invocation import Invocation
 from ormai_django.models import ApprovalRequest
-from ormai_django.orm.rows import utc_iso
+from ormai_django.orm.rows import to_json, utc_iso
 from ormai_django.writes import budgets, idempotency
 from ormai_django.writes.deletes import HardDeleteOperation
 from ormai_django.writes.gate import ApprovalNeed
@@ -50,6 +50,10 @@ def run_write(inv: Invocation, operation: WriteOperation | None = None) -> dict[
     if operation is None:
         operation = operation_for(inv, parse_write(inv))
     req = operation.req
+    held_ids = getattr(inv.approval, "held_ids", None)
+    if req.where is not None and held_ids is not None:
+        # An approved where-write runs on the rows the approvers were shown, or fewer.
+        operation.within = held_ids
     principal = inv.context.principal
     digest = (
         idempotency.arguments_hash(req.tool, inv.arguments, inv.tenant_id)
@@ -138,9 +142,11 @@ def _execute(
     if (
         approved
         and req.where is not None
+        and operation.within is None
         and operation.affected > (inv.approval.affected_rows or 0)
     ):
-        # People approved a preview; a write that has grown since is not what they approved.
+        # A request held before its keys were kept (held_ids) has only its count to go by:
+        # a write that has grown since is not what people approved.
         raise ToolDenied(
             codes.APPROVED_SCOPE_EXCEEDED,
             f"The approved write now matches {operation.affected} rows, more than the "
@@ -182,13 +188,20 @@ def hold(inv: Invocation, operation: WriteOperation, need: ApprovalNeed) -> dict
     """Store the call for people to decide; nothing is written."""
     preview = operation.preview()  # what it would change, as a dry run shows it
     ctx = inv.context
+    now = timezone.now()
     approval = ApprovalRequest.objects.create(
-        expires_at=timezone.now() + need.expires_in,
+        created_at=now,
+        expires_at=now + need.expires_in,
         tool=inv.tool,
         model=inv.model_label,
         call={"name": inv.tool, "arguments": inv.arguments},
         preview=preview,
         affected_rows=operation.affected,
+        held_ids=None if inv.tool == "db.create" else [to_json(pk) for pk in operation.ids],
+        rule_ids=list(need.rule_ids),
+        remind_at=None if need.remind_after is None else now + need.remind_after,
+        escalate_at=None if need.escalate_after is None else now + need.escalate_after,
+        escalate_to=list(need.escalate_to) or None,
         reason=inv.reason,
         why_held="; ".join(need.reasons),
         principal=ctx.principal,

@@ -754,7 +754,9 @@ def test_an_approved_delete_that_would_now_cascade_is_marked_failed():
     assert Customer.objects.filter(pk=customer.pk).exists()
 
 
-def test_an_approved_where_update_runs_over_the_rows_that_match_now(configure):
+def test_an_approved_where_update_runs_over_the_held_rows_that_still_match(configure):
+    """What the approvers saw is what runs: a row that left the match is not touched, and
+    neither is one that started matching after the hold."""
     configure(shop_policy(max_affected_rows=2))
     customer = CustomerFactory()
     orders = OrderFactory.create_batch(3, customer=customer, status="pending")
@@ -778,7 +780,7 @@ def test_an_approved_where_update_runs_over_the_rows_that_match_now(configure):
     decided = approve(approval.id, "lee@example.com")
 
     assert decided["status"] == "executed", decided
-    ran = {orders[1].id, orders[2].id, late.id}
+    ran = {orders[1].id, orders[2].id}
     assert sorted(decided["result"]["ids"]) == sorted(ran)
     assert set(Order.objects.filter(status="cancelled").values_list("id", flat=True)) == ran
     # What ran is audited beside what was previewed.
@@ -786,7 +788,9 @@ def test_an_approved_where_update_runs_over_the_rows_that_match_now(configure):
     assert approval.affected_rows == 3
     assert {row["id"] for row in approval.preview["would_change"]} == {o.id for o in orders}
     executed = AuditEvent.objects.get(id=decided["result"]["audit_id"])
-    assert executed.affected_rows == 3
+    assert executed.affected_rows == 2
+    late.refresh_from_db()
+    assert late.status == "pending"
     assert {change["pk"] for change in executed.changes} == ran
 
 
@@ -1035,10 +1039,7 @@ def test_a_sandbox_dry_run_says_whether_and_how_many_approvals_the_call_needs(ca
 # --- what was approved, and who hears of it ----------------------------------------------
 
 
-def test_an_approved_where_write_that_now_matches_more_rows_fails_and_changes_nothing(configure):
-    configure(shop_policy(approvals=[{"tool": "db.update", "model": "Order"}]))
-    customer = CustomerFactory()
-    OrderFactory.create_batch(3, customer=customer, status="pending")
+def _held_cancel_of_pending_orders(customer):
     call = {
         "name": "db.update",
         "arguments": {
@@ -1048,8 +1049,34 @@ def test_an_approved_where_write_that_now_matches_more_rows_fails_and_changes_no
             "reason": REASON,
         },
     }
-    approval = held(execute(call, AGENT))
-    OrderFactory(customer=customer, status="pending")  # arrives while people decide
+    return held(execute(call, AGENT))
+
+
+def test_rows_that_start_matching_after_the_hold_are_not_touched(configure):
+    configure(shop_policy(approvals=[{"tool": "db.update", "model": "Order"}]))
+    customer = CustomerFactory()
+    orders = OrderFactory.create_batch(3, customer=customer, status="pending")
+    approval = _held_cancel_of_pending_orders(customer)
+    assert sorted(approval.held_ids) == sorted(o.id for o in orders)
+    late = OrderFactory(customer=customer, status="pending")  # arrives while people decide
+
+    outcome = approve(approval.id, "lee@example.com")
+
+    assert outcome["status"] == "executed", outcome
+    assert sorted(outcome["result"]["ids"]) == sorted(o.id for o in orders)
+    late.refresh_from_db()
+    assert late.status == "pending"
+    assert Order.objects.filter(status="cancelled").count() == 3
+
+
+def test_a_request_held_without_its_keys_still_fails_when_more_rows_match(configure):
+    """Requests held before held_ids was kept have only their count: more is refused."""
+    configure(shop_policy(approvals=[{"tool": "db.update", "model": "Order"}]))
+    customer = CustomerFactory()
+    OrderFactory.create_batch(3, customer=customer, status="pending")
+    approval = _held_cancel_of_pending_orders(customer)
+    ApprovalRequest.objects.filter(pk=approval.pk).update(held_ids=None)
+    OrderFactory(customer=customer, status="pending")
 
     outcome = approve(approval.id, "lee@example.com")
 

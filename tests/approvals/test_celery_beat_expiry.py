@@ -28,7 +28,7 @@ from ormai_django.models import ApprovalRequest, AuditEvent
 from sandbox_project import celery_app
 from tests.factories import SubscriptionFactory
 
-# A database of its own: flushed by the test.
+# A database of its own (flushed by the test); ORMAI_TEST_REDIS_URL gives each checkout one.
 REDIS_URL = os.environ.get("ORMAI_TEST_REDIS_URL", "redis://127.0.0.1:6379/5")
 EXPIRY_TIMEOUT_SECONDS = 90
 REPO = Path(__file__).resolve().parents[2]
@@ -43,11 +43,13 @@ def test_the_beat_schedule_runs_the_expiry_every_minute_and_the_purge_hourly():
     tasks = {entry["task"]: entry["schedule"] for entry in schedule.values()}
     assert set(tasks) == {
         "ormai_django.tasks.expire_approvals",
+        "ormai_django.tasks.remind_approvals",
         "ormai_django.tasks.purge_idempotency_records",
     }
     assert all(name in celery_app.tasks for name in tasks)  # the worker knows each of them
     if "ORMAI_EXPIRY_INTERVAL" not in os.environ:
         assert tasks["ormai_django.tasks.expire_approvals"] == 60.0
+        assert tasks["ormai_django.tasks.remind_approvals"] == 60.0
     assert tasks["ormai_django.tasks.purge_idempotency_records"] == 3600.0
 
 
