@@ -9,6 +9,7 @@ can list them all. It reads nothing but the spec and the models.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import timedelta
 from fnmatch import fnmatchcase
 from types import MappingProxyType
 from typing import Any
@@ -18,9 +19,9 @@ from django.db import models
 
 from ormai_django import names
 from ormai_django.errors import PolicyConfigurationError
+from ormai_django.policy.budgets import Budget, derived_id
 from ormai_django.policy.decorators import rules_of
 from ormai_django.policy.model_policy import (
-    BurstRule,
     FieldInfo,
     ModelPolicy,
     WriteRules,
@@ -30,7 +31,7 @@ from ormai_django.policy.model_policy import (
 from ormai_django.policy.policy import ApprovalRule, Policy
 from ormai_django.policy.resolution import ModelNameError, resolve_model
 from ormai_django.policy.rules import WRITE_CLASSES
-from ormai_django.policy.spec import ApprovalSpec, BurstSpec, ModelRef, PolicySpec
+from ormai_django.policy.spec import ApprovalSpec, BudgetSpec, BurstSpec, ModelRef, PolicySpec
 
 # The write options of enable_writes(), each a WriteRules field of the same name.
 WRITE_OPTIONS = (
@@ -38,7 +39,11 @@ WRITE_OPTIONS = (
     "require_idempotency_key",
     "max_affected_rows",
     "allow_cascade_delete",
+    "mode",
 )
+# What an option not given anywhere is, where the profile has no value for it.
+OPTION_DEFAULTS = {"mode": "execute"}
+RATE_LIMIT_WINDOW = timedelta(minutes=1)
 
 
 @dataclass
@@ -53,8 +58,17 @@ class _ModelDraft:
     soft_delete: str | None = None
     tenant_field: str | None = None
     options: dict[str, Any] = field(default_factory=dict)
-    burst: BurstRule | None = None
+    # Whether a bounded_burst bounds the model (its write class becomes "burst").
+    bursty: bool = False
     validators: list[Any] = field(default_factory=list)
+
+
+def preview_rule(spec: PolicySpec) -> dict[str, Any]:
+    """``require_preview``: the strictest one given (fewest rows, then the shortest window)."""
+    strictest = min(spec.previews, key=lambda p: (p.over_rows, p.within), default=None)
+    if strictest is None:
+        return {}
+    return {"preview_over_rows": strictest.over_rows, "preview_within": strictest.within}
 
 
 def assemble(spec: PolicySpec) -> Policy:
@@ -140,7 +154,7 @@ class _Assembly:
                 self.set_soft_delete(self.drafts[model], name, "soft_delete")
         self.apply_writes()
         approval_rules = self.apply_approvals()
-        self.apply_bursts()
+        budgets = self.apply_budgets()
 
         default_limit = spec.default_limit or self.profile.default_limit
         max_limit = spec.max_limit or self.profile.max_limit
@@ -155,8 +169,11 @@ class _Assembly:
             models=tuple(model_policies),
             default_limit=default_limit,
             max_limit=max_limit,
-            max_writes_per_minute=min(spec.max_writes_per_minute, default=None),
             approval_rules=approval_rules,
+            budgets=budgets,
+            propose_writes=spec.propose_writes,
+            dry_run_tools=spec.dry_run_tools,
+            **preview_rule(spec),
         )
 
     def apply_decorator(self, draft: _ModelDraft) -> None:
@@ -285,21 +302,80 @@ class _Assembly:
             ]
         return tuple(rules)
 
-    def apply_bursts(self) -> None:
-        for spec in self.bursts:
-            model = self.model(spec.model, "bounded_burst")
-            if model is None:
-                continue
-            draft = self.drafts[model]
-            rule = BurstRule(
-                model=model, max_calls=spec.max_calls, max_rows=spec.max_rows, per=spec.per
+    def apply_budgets(self) -> tuple[Budget, ...]:
+        """Every budget, resolved: the rate limit, the bursts, the write budgets, in that
+        order. Two budgets with one id must be one budget (the same definition counted
+        once); otherwise it is a problem."""
+        budgets: list[Budget | None] = []
+        if self.spec.max_writes_per_minute:
+            n = min(self.spec.max_writes_per_minute)
+            rate = BudgetSpec(scope="principal", max_calls=n, per=RATE_LIMIT_WINDOW)
+            budgets.append(self.budget(rate, "rate_limit", where="max_writes_per_minute"))
+        for burst in self.bursts:
+            spec = BudgetSpec(
+                scope="principal",
+                max_calls=burst.max_calls,
+                max_rows=burst.max_rows,
+                per=burst.per,
+                on_exceed="approve",
+                model=burst.model,
             )
-            if draft.burst not in (None, rule):
-                self.problems.append(
-                    f"bounded_burst: {model._meta.label} has two different bursts; give it one"
-                )
+            budgets.append(self.budget(spec, "burst", where="bounded_burst"))
+        budgets += [self.budget(spec, "budget") for spec in self.spec.budgets]
+        by_id: dict[str, Budget] = {}
+        for budget in budgets:
+            if budget is None:
                 continue
-            draft.burst = rule
+            earlier = by_id.setdefault(budget.id, budget)
+            if earlier != budget:
+                self.problems.append(
+                    f"write_budget: two different budgets have the id {budget.id!r}; "
+                    "give each its own id=..."
+                )
+        return tuple(by_id.values())
+
+    def budget(self, spec: BudgetSpec, kind: str, where: str = "write_budget") -> Budget | None:
+        model = None
+        if spec.model is not None:
+            model = self.model(spec.model, where)
+            if model is None:
+                return None
+            if kind == "burst":
+                self.drafts[model].bursty = True
+        tools = None
+        if spec.tools is not None:
+            tools = set()
+            for tool in spec.tools:
+                canonical = tool.replace("_", ".", 1)
+                if canonical not in names.WRITE_TOOLS:
+                    self.problems.append(
+                        f"{where}: tool {tool!r} is not one of {names.WRITE_TOOLS}"
+                    )
+                    return None
+                tools.add(canonical)
+        label = model._meta.label if model is not None else None
+        budget_id = spec.id or derived_id(
+            kind=kind,
+            scope=spec.scope,
+            model_label=label,
+            tools=tools,
+            max_calls=spec.max_calls,
+            max_rows=spec.max_rows,
+            per=spec.per,
+            on_exceed=spec.on_exceed,
+        )
+        return Budget(
+            id=budget_id,
+            scope=spec.scope,
+            max_calls=spec.max_calls,
+            max_rows=spec.max_rows,
+            per=spec.per,
+            on_exceed=spec.on_exceed,
+            model=model,
+            model_label=label,
+            tools=None if tools is None else frozenset(tools),
+            kind=kind,
+        )
 
     # --- freezing ---------------------------------------------------------------------
 
@@ -352,9 +428,12 @@ class _Assembly:
         if "pk" not in fields:
             aliases["pk"] = pk_name
         self.check_writable(draft, denied)
-        if draft.burst is not None and draft.write_class == "reason":
+        if draft.bursty and draft.write_class == "reason":
             draft.write_class = "burst"
-        options = {key: draft.options.get(key, getattr(self.profile, key)) for key in WRITE_OPTIONS}
+        options = {
+            key: draft.options.get(key, getattr(self.profile, key, OPTION_DEFAULTS.get(key)))
+            for key in WRITE_OPTIONS
+        }
         writes = WriteRules(
             write_class=draft.write_class,
             writable_fields=frozenset(draft.writable - denied),
@@ -371,7 +450,6 @@ class _Assembly:
             tenant_field=draft.tenant_field,
             soft_delete_field=draft.soft_delete,
             writes=writes,
-            burst=draft.burst,
         )
 
     def check_writable(self, draft: _ModelDraft, denied: set[str]) -> None:

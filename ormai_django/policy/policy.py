@@ -21,6 +21,7 @@ from django.db import models
 from ormai_django import codes, names
 from ormai_django.errors import PolicyWideningError, ToolError
 from ormai_django.policy import narrowing
+from ormai_django.policy.budgets import Budget
 from ormai_django.policy.model_policy import ModelPolicy
 from ormai_django.policy.profiles import Profile
 
@@ -61,8 +62,16 @@ class Policy:
     models: tuple[ModelPolicy, ...]
     default_limit: int
     max_limit: int
-    max_writes_per_minute: int | None = None
     approval_rules: tuple[ApprovalRule, ...] = ()
+    # Every write budget: write_budget, max_writes_per_minute, bounded_burst.
+    budgets: tuple[Budget, ...] = ()
+    # propose_writes(): every write is held for a human.
+    propose_writes: bool = False
+    # expose_dry_run_tools(): db.update_dry_run and its siblings are offered.
+    dry_run_tools: bool = False
+    # require_preview(over_rows=N, within=...): the smallest N given, and its window.
+    preview_over_rows: int | None = None
+    preview_within: timedelta = timedelta(minutes=15)
     # The tools this policy offers (None: every tool); ``narrowed(tools=...)`` sets it.
     tools: frozenset[str] | None = None
     # Indexes of ``models``, built by the policy itself.
@@ -108,6 +117,20 @@ class Policy:
         return found
 
     @property
+    def max_writes_per_minute(self) -> int | None:
+        """The rate limit (``max_writes_per_minute(n)``), or None."""
+        limits = [b.max_calls for b in self.budgets if b.kind == "rate_limit"]
+        return min(limits, default=None)
+
+    def budgets_for(self, tool: str, model: type[models.Model] | None) -> tuple[Budget, ...]:
+        """The budgets a call of ``tool`` writing ``model`` counts against."""
+        return tuple(b for b in self.budgets if b.applies(tool, model))
+
+    def proposes(self, model_policy: ModelPolicy) -> bool:
+        """Whether writes to this model are only proposed (held for a human, always)."""
+        return self.propose_writes or model_policy.writes.mode == "propose"
+
+    @property
     def model_names(self) -> tuple[str, ...]:
         names_ = [m.name for m in self.models]
         return tuple(m.label if names_.count(m.name) > 1 else m.name for m in self.models)
@@ -120,11 +143,20 @@ class Policy:
         """Whether this policy offers the tool ``name`` (canonical: ``db.query``).
 
         ``approval.status`` comes with the write tools: it is offered where a write can be
-        held, so wherever a write tool is offered and some model accepts writes.
+        held, so wherever a write tool is offered and some model accepts writes. The preview
+        tools (``db.update_dry_run``...) are offered with ``expose_dry_run_tools()`` where
+        some model accepts writes.
         """
         if name == names.APPROVAL_STATUS:
             return self.writes_enabled and any(
                 self.tools is None or tool in self.tools for tool in names.WRITE_TOOLS
+            )
+        if name in names.DRY_RUN_TOOLS:
+            # A preview tool comes with expose_dry_run_tools(), where its write tool could run.
+            return (
+                self.dry_run_tools
+                and self.writes_enabled
+                and (self.tools is None or name in self.tools)
             )
         return self.tools is None or name in self.tools
 
@@ -159,7 +191,7 @@ class Policy:
         if read_only or (tools is not None and not writes_named):
             # No write tool, no writable model: describe says exactly what the caller can do.
             kept = tuple(narrowing.without_writes(mp) for mp in kept)
-            allowed = allowed - {*names.WRITE_TOOLS, names.APPROVAL_STATUS}
+            allowed = allowed - {*names.WRITE_TOOLS, *names.DRY_RUN_TOOLS, names.APPROVAL_STATUS}
         else:
             kept_models = {mp.model for mp in kept}
             dropped_any = len(kept) < len(self.models)
@@ -170,6 +202,8 @@ class Policy:
                     "the policy"
                 )
         kept_models = {mp.model for mp in kept}
+        # Budgets are all kept, on every model: a run stopped by a budget on a model this
+        # narrowing drops stays stopped for it too.
         return replace(
             self,
             models=kept,

@@ -1,18 +1,15 @@
-"""Which writes need a human: the approval rules, the write class, the blast radius."""
+"""Which writes need a human: propose mode, the approval rules, the write class, the blast
+radius, and the budgets that escalate (``on_exceed="approve"``, ``bounded_burst``)."""
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from django.db.models import Count, Sum
-from django.utils import timezone
-
 from ormai_django.context import ToolContext
-from ormai_django.models import AuditEvent
-from ormai_django.names import WRITE_TOOLS
 from ormai_django.policy.model_policy import ModelPolicy
 from ormai_django.policy.policy import Policy
 
@@ -39,9 +36,16 @@ class ApprovalNeed:
     reasons: tuple[str, ...]
 
 
-def approval_needed(policy: Policy, mp: ModelPolicy, call: WriteCall) -> ApprovalNeed | None:
-    """The approval a write needs (the most approvers any matching rule asks), or None."""
+def approval_needed(
+    policy: Policy, mp: ModelPolicy, call: WriteCall, escalations: Iterable[str] = ()
+) -> ApprovalNeed | None:
+    """The approval a write needs (the most approvers any matching rule asks), or None.
+
+    ``escalations``: why budgets past their bound send the call to a human (one approver).
+    """
     found: list[tuple[int, timedelta | None, str]] = []
+    if policy.proposes(mp):
+        found.append((1, None, f"propose mode: every write to {mp.name} waits for a human"))
     if mp.writes.write_class == "approval":
         found.append((1, None, f"every write to {mp.name} waits for a human"))
     limit = mp.writes.max_affected_rows
@@ -71,10 +75,7 @@ def approval_needed(policy: Policy, mp: ModelPolicy, call: WriteCall) -> Approva
             if part
         )
         found.append((rule.approvers, rule.expires_in, f"require_approval({scope})"))
-    if mp.burst is not None and mp.writes.write_class == "burst":
-        beyond = _beyond_burst(mp, call)
-        if beyond:
-            found.append((1, None, beyond))
+    found += [(1, None, reason) for reason in escalations]
     if not found:
         return None
     expiries = [e for _, e, _ in found if e is not None]
@@ -83,32 +84,3 @@ def approval_needed(policy: Policy, mp: ModelPolicy, call: WriteCall) -> Approva
         expires_in=min(expiries) if expiries else policy.profile.approval_expiry,
         reasons=tuple(why for _, _, why in found),
     )
-
-
-def _beyond_burst(mp: ModelPolicy, call: WriteCall) -> str:
-    """Why this write exceeds the model's burst bound (empty: within it). Counts the
-    principal's executed writes on the model in the window, from the audit log."""
-    burst = mp.burst
-    done = AuditEvent.objects.filter(
-        principal=call.context.principal,
-        model=mp.label,
-        tool__in=WRITE_TOOLS,
-        outcome="ok",
-        affected_rows__isnull=False,  # executed writes, not replays
-        created_at__gte=timezone.now() - burst.per,
-    ).aggregate(calls=Count("id"), rows=Sum("affected_rows"))
-    calls, rows = done["calls"], done["rows"] or 0
-    rows_now = max(call.affected_rows, 1)
-    over_calls = burst.max_calls is not None and calls + 1 > burst.max_calls
-    over_rows = burst.max_rows is not None and rows + rows_now > burst.max_rows
-    if over_calls or over_rows:
-        bounds = " / ".join(
-            f"{n} {what}"
-            for n, what in ((burst.max_calls, "writes"), (burst.max_rows, "rows"))
-            if n is not None
-        )
-        return (
-            f"beyond the burst of {bounds} per {int(burst.per.total_seconds())} s on "
-            f"{mp.name} ({calls} writes, {rows} rows so far)"
-        )
-    return ""

@@ -145,6 +145,13 @@ class WriteOperation:
             return rows.filter(pk=to_field_value(self.model._meta.pk, self.req.pk, "'id'"))
         return rows.filter(compile_where(self.policy, self.mp, self.req.where, self.tenant))
 
+    def touched_ids(self) -> list[Any]:
+        """The primary keys of the rows the write touches, once measured or previewed (a
+        preview of an update counts its rows without listing them: they are read here)."""
+        if self.ids or self.req.tool == "db.create" or not self.affected:
+            return self.ids
+        return list(self.target().order_by("pk").values_list("pk", flat=True))
+
     def not_found(self) -> ToolError:
         return ToolError(
             codes.NOT_FOUND,

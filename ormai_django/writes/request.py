@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from ormai_django import codes
+from ormai_django import codes, names
 from ormai_django.errors import ToolDenied, ToolError
 from ormai_django.invocation import Invocation
 from ormai_django.orm.values import check_string, invalid
@@ -32,29 +32,37 @@ class WriteRequest:
 
 
 def parse_write(inv: Invocation) -> WriteRequest:
-    """The checked request; raises the refusal an agent can act on."""
+    """The checked request; raises the refusal an agent can act on. A preview tool
+    (``db.update_dry_run``) is its write tool's call with ``dry_run`` true."""
     args = inv.arguments
+    tool = names.previewed_tool(inv.tool) or inv.tool
     mp = inv.resolve_model(args.get("model"))
     rules = mp.writes
     if not rules.enabled:
         raise ToolDenied(
             codes.WRITE_NOT_ALLOWED,
             f"{mp.name} is read-only for agents; db.describe shows which models accept writes.",
+            rule=f"writes:{mp.label}",
         )
-    dry_run = args.get("dry_run", False)
+    dry_run = True if tool != inv.tool else args.get("dry_run", False)
     if dry_run is None:
         dry_run = False
     if not isinstance(dry_run, bool):
         raise invalid("'dry_run' must be true or false")
     reason = args.get("reason")
     if reason is not None and not isinstance(reason, str):
-        raise ToolDenied(codes.REASON_REQUIRED, "'reason' must be a sentence saying why.")
+        raise ToolDenied(
+            codes.REASON_REQUIRED,
+            "'reason' must be a sentence saying why.",
+            rule=f"reason:{mp.label}",
+        )
     reason = (reason or "").strip()
     if rules.require_reason and not reason:
         raise ToolDenied(
             codes.REASON_REQUIRED,
             f"Writes to {mp.name} need a 'reason': one sentence saying why, in the user's "
             "terms (it is recorded in the audit log and the row's history).",
+            rule=f"reason:{mp.label}",
         )
     if len(reason) > MAX_REASON:
         raise invalid(f"'reason' is limited to {MAX_REASON} characters")
@@ -71,12 +79,13 @@ def parse_write(inv: Invocation) -> WriteRequest:
             codes.IDEMPOTENCY_KEY_REQUIRED,
             f"Writes to {mp.name} need an 'idempotency_key': a unique string per intended "
             "change, sent again unchanged when you retry it.",
+            rule=f"idempotency_key:{mp.label}",
         )
     data = args.get("data")
-    if inv.tool in ("db.create", "db.update") and (not isinstance(data, dict) or not data):
+    if tool in (names.DB_CREATE, names.DB_UPDATE) and (not isinstance(data, dict) or not data):
         raise invalid("'data' must be a non-empty object of field values to write")
     pk, where = args.get("id"), args.get("where")
-    if inv.tool in ("db.update", "db.delete"):
+    if tool in (names.DB_UPDATE, names.DB_DELETE):
         if (pk is None) == (where is None):
             raise invalid(
                 f"{inv.tool} needs exactly one of 'id' (one row) or 'where' (a non-empty "
@@ -89,7 +98,7 @@ def parse_write(inv: Invocation) -> WriteRequest:
                 "table. Use 'id' for one row.",
             )
     return WriteRequest(
-        tool=inv.tool,
+        tool=tool,
         mp=mp,
         data=dict(data or {}),
         pk=pk,
