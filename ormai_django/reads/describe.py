@@ -46,6 +46,12 @@ def describe_model(mp: ModelPolicy, policy: Policy) -> dict[str, Any]:
             "require_reason": writes.require_reason,
             "require_idempotency_key": writes.require_idempotency_key,
             "max_affected_rows": writes.max_affected_rows,
+            # "propose": every write is held for a human.
+            "mode": "propose" if writes.enabled and policy.proposes(mp) else "execute",
+            # The write budgets that count writes to this model (their ids).
+            "budgets": [b.id for b in policy.budgets if b.model in (None, mp.model)]
+            if writes.enabled
+            else [],
         },
     }
 
@@ -54,7 +60,7 @@ def describe(inv: Invocation) -> dict[str, Any]:
     policy = inv.policy
     name = inv.arguments.get("model")
     chosen = [inv.resolve_model(name)] if name is not None else list(policy.models)
-    return {
+    result = {
         "outcome": "ok",
         "models": [describe_model(mp, policy) for mp in chosen],
         "lookups": list(LOOKUPS),
@@ -62,3 +68,12 @@ def describe(inv: Invocation) -> dict[str, Any]:
         "aggregates": list(AGGREGATES),
         "limits": {"default": policy.default_limit, "max": policy.max_limit},
     }
+    if policy.writes_enabled:
+        # What bounds this agent's writes: each budget, and the preview a large write needs.
+        result["budgets"] = [b.as_dict() for b in policy.budgets]
+        if policy.preview_over_rows is not None:
+            result["require_preview"] = {
+                "over_rows": policy.preview_over_rows,
+                "within_seconds": policy.preview_within.total_seconds(),
+            }
+    return result
