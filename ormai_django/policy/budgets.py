@@ -119,13 +119,12 @@ class Budget:
         }
 
     def as_dict(self) -> dict[str, Any]:
-        """The budget as plain JSON (what the ``budget_exceeded`` signal and the inventory
-        carry)."""
+        """The budget as plain JSON (what the ``budget_exceeded`` signal carries); the tools it
+        is narrowed to, if any, are ``tools``."""
         return {
             "id": self.id,
             "scope": self.scope,
             "model": self.model_label,
-            "tools": None if self.tools is None else sorted(self.tools),
             "max_calls": self.max_calls,
             "max_rows": self.max_rows,
             "per_seconds": self.per_seconds,

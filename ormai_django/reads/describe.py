@@ -70,7 +70,10 @@ def describe(inv: Invocation) -> dict[str, Any]:
     }
     if policy.writes_enabled:
         # What bounds this agent's writes: each budget, and the preview a large write needs.
-        result["budgets"] = [b.as_dict() for b in policy.budgets]
+        result["budgets"] = [
+            {**b.as_dict(), **({"tools": sorted(b.tools)} if b.tools is not None else {})}
+            for b in policy.budgets
+        ]
         if policy.preview_over_rows is not None:
             result["require_preview"] = {
                 "over_rows": policy.preview_over_rows,
