@@ -53,7 +53,10 @@ def tool_names(tool: Any, what: str = "an approval rule's tool") -> tuple[str, .
     built)."""
     if tool is None:
         return None
-    tools = [tool] if isinstance(tool, str) else list(tool)
+    try:
+        tools = [tool] if isinstance(tool, str) else list(tool)
+    except TypeError:
+        tools = []
     if not tools or not all(isinstance(t, str) for t in tools):
         raise ValueError(f"{what} must be a tool name or a list of them, not {tool!r}")
     return tuple(tools)
