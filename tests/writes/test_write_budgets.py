@@ -4,10 +4,12 @@ their bound, counted in the database (this module runs on SQLite and on PostgreS
 from datetime import timedelta
 
 import pytest
+from rest_framework.test import APIClient
 
 from ormai_django import ToolContext, execute
 from ormai_django.approvals import approve
 from ormai_django.models import ApprovalRequest, AuditEvent, BudgetWindow
+from ormai_django.tokens import issue_token
 from sandbox_project.shop.models import Customer, Order
 from tests.factories import CustomerFactory, NoteFactory, OrderFactory
 from tests.support import age_windows, counted, database_state, event_of, shop_writes
@@ -422,3 +424,32 @@ def test_every_budget_of_a_call_counts_it_once():
     }
     assert usage == {"principal": (2, 2), "run": (2, 2), "tenant": (2, 2), "row": (2, 2)}
     assert AuditEvent.objects.filter(outcome="ok").count() == 2
+
+
+def test_over_http_a_budget_that_frees_up_is_429_with_retry_after(settings):
+    customers = CustomerFactory.create_batch(3)
+    policy = budgeted(
+        {"scope": "principal", "max_calls": 1, "per": timedelta(hours=1)},
+        {"scope": "tenant", "max_calls": 2},
+    )
+    settings.ORMAI = {**settings.ORMAI, "POLICY": policy}
+    client = APIClient()
+    token = issue_token(principal="agent:http", tenant_id=7, expires_in=timedelta(hours=1))
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {token}")
+
+    def post(customer):
+        arguments = {"model": "Customer", "id": customer.id, "data": {"preferred_name": "H"}}
+        call = {"name": "db.update", "arguments": {**arguments, "reason": REASON}}
+        return client.post("/ormai/tools/call/", call, format="json")
+
+    assert post(customers[0]).status_code == 200
+    waiting = post(customers[1])
+    rename(customers[2], "X", policy)  # another agent spends the tenant's second write
+    settings.ORMAI = {**settings.ORMAI, "POLICY": budgeted({"scope": "tenant", "max_calls": 2})}
+    never = post(customers[1])
+
+    assert waiting.status_code == 429
+    assert 3590 <= int(waiting["Retry-After"]) <= 3600
+    assert never.status_code == 403  # a budget for the life of the tenant: no Retry-After
+    assert never.json()["error"]["code"] == "BUDGET_EXCEEDED"
+    assert "Retry-After" not in never
