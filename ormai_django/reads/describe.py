@@ -70,9 +70,12 @@ def describe(inv: Invocation) -> dict[str, Any]:
     }
     if policy.writes_enabled:
         # What bounds this agent's writes: each budget, and the preview a large write needs.
+        # Those on a model this (perhaps narrowed) policy doesn't register are left out:
+        # describe never names a model the caller can't use.
         result["budgets"] = [
             {**b.as_dict(), **({"tools": sorted(b.tools)} if b.tools is not None else {})}
             for b in policy.budgets
+            if b.model is None or policy.for_model(b.model) is not None
         ]
         if policy.preview_over_rows is not None:
             result["require_preview"] = {

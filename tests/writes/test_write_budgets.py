@@ -453,3 +453,22 @@ def test_over_http_a_budget_that_frees_up_is_429_with_retry_after(settings):
     assert never.status_code == 403  # a budget for the life of the tenant: no Retry-After
     assert never.json()["error"]["code"] == "BUDGET_EXCEEDED"
     assert "Retry-After" not in never
+
+
+def test_describe_lists_the_budgets_but_never_those_of_a_model_the_caller_cant_use():
+    policy = budgeted(
+        {"scope": "run", "max_calls": 50},
+        {"scope": "principal", "model": "Note", "max_rows": 10, "per": timedelta(hours=1)},
+    )
+    describe = {"name": "db.describe", "arguments": {}}
+
+    whole = execute(describe, AGENT, policy=policy)
+    narrowed = execute(describe, AGENT, policy=policy.narrowed(models=["Customer", "Order"]))
+
+    assert [b["id"] for b in whole["budgets"]] == [
+        "budget:run:calls=50",
+        "budget:principal:shop.Note:rows=10/1h",
+    ]
+    notes = next(m for m in whole["models"] if m["name"] == "Note")
+    assert notes["writes"]["budgets"] == [b["id"] for b in whole["budgets"]]
+    assert [b["id"] for b in narrowed["budgets"]] == ["budget:run:calls=50"]
