@@ -334,8 +334,8 @@ def test_updates_whose_rows_move_between_filters_conflict_but_never_fail_otherwi
 
 def test_creating_notes_while_updating_their_customer_never_deadlocks():
     """Every write takes its budget windows' locks before any row lock; a create then takes
-    (its foreign key) a share lock on the parent row, an update the row's own lock. Both at once must still
-    end in ok, not in a database error."""
+    (its foreign key) a share lock on the parent row, an update the row's own lock. Both at
+    once must still end in ok, not in a database error."""
     customer = CustomerFactory(preferred_name="")
     calls = []
     for i in range(8):
