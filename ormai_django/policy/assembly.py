@@ -9,7 +9,6 @@ can list them all. It reads nothing but the spec and the models.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import timedelta
 from fnmatch import fnmatchcase
 from types import MappingProxyType
 from typing import Any
@@ -19,7 +18,8 @@ from django.db import models
 
 from ormai_django import names
 from ormai_django.errors import PolicyConfigurationError
-from ormai_django.policy.budgets import Budget, derived_id
+from ormai_django.policy.budget_resolution import BudgetResolution
+from ormai_django.policy.budgets import Budget
 from ormai_django.policy.decorators import rules_of
 from ormai_django.policy.model_policy import (
     FieldInfo,
@@ -31,7 +31,7 @@ from ormai_django.policy.model_policy import (
 from ormai_django.policy.policy import ApprovalRule, Policy
 from ormai_django.policy.resolution import ModelNameError, resolve_model
 from ormai_django.policy.rules import WRITE_CLASSES
-from ormai_django.policy.spec import ApprovalSpec, BudgetSpec, BurstSpec, ModelRef, PolicySpec
+from ormai_django.policy.spec import ApprovalSpec, BurstSpec, ModelRef, PolicySpec
 
 # The write options of enable_writes(), each a WriteRules field of the same name.
 WRITE_OPTIONS = (
@@ -43,7 +43,6 @@ WRITE_OPTIONS = (
 )
 # What an option not given anywhere is, where the profile has no value for it.
 OPTION_DEFAULTS = {"mode": "execute"}
-RATE_LIMIT_WINDOW = timedelta(minutes=1)
 
 
 @dataclass
@@ -303,79 +302,11 @@ class _Assembly:
         return tuple(rules)
 
     def apply_budgets(self) -> tuple[Budget, ...]:
-        """Every budget, resolved: the rate limit, the bursts, the write budgets, in that
-        order. Two budgets with one id must be one budget (the same definition counted
-        once); otherwise it is a problem."""
-        budgets: list[Budget | None] = []
-        if self.spec.max_writes_per_minute:
-            n = min(self.spec.max_writes_per_minute)
-            rate = BudgetSpec(scope="principal", max_calls=n, per=RATE_LIMIT_WINDOW)
-            budgets.append(self.budget(rate, "rate_limit", where="max_writes_per_minute"))
-        for burst in self.bursts:
-            spec = BudgetSpec(
-                scope="principal",
-                max_calls=burst.max_calls,
-                max_rows=burst.max_rows,
-                per=burst.per,
-                on_exceed="approve",
-                model=burst.model,
-            )
-            budgets.append(self.budget(spec, "burst", where="bounded_burst"))
-        budgets += [self.budget(spec, "budget") for spec in self.spec.budgets]
-        by_id: dict[str, Budget] = {}
-        for budget in budgets:
-            if budget is None:
-                continue
-            earlier = by_id.setdefault(budget.id, budget)
-            if earlier != budget:
-                self.problems.append(
-                    f"write_budget: two different budgets have the id {budget.id!r}; "
-                    "give each its own id=..."
-                )
-        return tuple(by_id.values())
-
-    def budget(self, spec: BudgetSpec, kind: str, where: str = "write_budget") -> Budget | None:
-        model = None
-        if spec.model is not None:
-            model = self.model(spec.model, where)
-            if model is None:
-                return None
-            if kind == "burst":
-                self.drafts[model].bursty = True
-        tools = None
-        if spec.tools is not None:
-            tools = set()
-            for tool in spec.tools:
-                canonical = tool.replace("_", ".", 1)
-                if canonical not in names.WRITE_TOOLS:
-                    self.problems.append(
-                        f"{where}: tool {tool!r} is not one of {names.WRITE_TOOLS}"
-                    )
-                    return None
-                tools.add(canonical)
-        label = model._meta.label if model is not None else None
-        budget_id = spec.id or derived_id(
-            kind=kind,
-            scope=spec.scope,
-            model_label=label,
-            tools=tools,
-            max_calls=spec.max_calls,
-            max_rows=spec.max_rows,
-            per=spec.per,
-            on_exceed=spec.on_exceed,
-        )
-        return Budget(
-            id=budget_id,
-            scope=spec.scope,
-            max_calls=spec.max_calls,
-            max_rows=spec.max_rows,
-            per=spec.per,
-            on_exceed=spec.on_exceed,
-            model=model,
-            model_label=label,
-            tools=None if tools is None else frozenset(tools),
-            kind=kind,
-        )
+        resolution = BudgetResolution(self.model, self.problems)
+        budgets = resolution.run(self.spec, self.bursts)
+        for model in resolution.bursty:
+            self.drafts[model].bursty = True
+        return budgets
 
     # --- freezing ---------------------------------------------------------------------
 
