@@ -7,9 +7,9 @@ The public API is what ``__all__`` lists, imported from here:
 The names are imported lazily (PEP 562), so a project's ``models.py`` can
 ``from ormai_django import agent_model`` without loading any model. Besides these, the
 stable submodules are ``ormai_django.approvals``, ``ormai_django.rollback``,
-``ormai_django.tokens``, ``ormai_django.signals``, ``ormai_django.codes`` (the error codes),
-``ormai_django.errors`` and ``ormai_django.models``; everything else is internal and may move
-(docs/architecture.md).
+``ormai_django.budgets``, ``ormai_django.tokens``, ``ormai_django.signals``,
+``ormai_django.codes`` (the error codes), ``ormai_django.errors`` and ``ormai_django.models``;
+everything else is internal and may move (docs/architecture.md).
 """
 
 from __future__ import annotations

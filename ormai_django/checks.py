@@ -5,8 +5,8 @@
 - ``ormai_django.W001``: no ``ORMAI["POLICY"]`` is set.
 - ``ormai_django.E002``: ``ORMAI["MASKER"]`` can't be imported or has no ``mask`` method.
 - ``ormai_django.W002``: a model open to writes has no django-simple-history ``HistoricalRecords``.
-- ``ormai_django.W003``: an approval rule or burst bound names a model not open to writes, so it
-  can never apply.
+- ``ormai_django.W003``: an approval rule, burst bound or write budget names a model not open to
+  writes, so it can never apply.
 - ``ormai_django.E003``: ``ORMAI["CONTEXT_RESOLVER"]`` or an entry of
   ``ORMAI["API_AUTHENTICATION_CLASSES"]`` can't be imported (the HTTP API would answer 500).
 - ``ormai_django.W004``: ``settings.ORMAI`` has a key ormai_django doesn't know (a typo).
@@ -79,9 +79,14 @@ def check_policy(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMes
 
 def _dead_rules(policy: Any) -> list[checks.CheckMessage]:
     ruled = [(rule.model, "require_approval") for rule in policy.approval_rules if rule.model]
-    ruled += [(mp.model, "bounded_burst") for mp in policy.models if mp.burst is not None]
+    maker = {"burst": "bounded_burst", "budget": "write_budget"}
+    ruled += [
+        (budget.model, maker[budget.kind])
+        for budget in policy.budgets
+        if budget.model is not None and budget.kind in maker
+    ]
     messages = []
-    for model, rule in ruled:
+    for model, rule in dict.fromkeys(ruled):
         if not policy.for_model(model).writes.enabled:
             messages.append(
                 checks.Warning(

@@ -30,6 +30,10 @@ REASON_REQUIRED = "REASON_REQUIRED"
 FIELD_NOT_WRITABLE = "FIELD_NOT_WRITABLE"
 IDEMPOTENCY_KEY_REQUIRED = "IDEMPOTENCY_KEY_REQUIRED"
 RATE_LIMITED = "RATE_LIMITED"
+# A write budget (write_budget) would go past its bound, or the call's run was stopped by one.
+BUDGET_EXCEEDED = "BUDGET_EXCEEDED"
+# A write over require_preview(over_rows=N) rows whose exact call wasn't previewed first.
+PREVIEW_REQUIRED = "PREVIEW_REQUIRED"
 CASCADE_NOT_ALLOWED = "CASCADE_NOT_ALLOWED"
 APPROVAL_REQUIRED = "APPROVAL_REQUIRED"  # no longer returned: such writes are held
 # A retry of a held call whose request is over.
@@ -70,6 +74,8 @@ ROLLBACK_CONFLICT = "ROLLBACK_CONFLICT"
 NOT_A_WRITE = "NOT_A_WRITE"
 UNKNOWN_AUDIT_EVENT = "UNKNOWN_AUDIT_EVENT"
 UNKNOWN_RUN = "UNKNOWN_RUN"
+# A run id that several tenants share, named without its tenant (a budget reset).
+AMBIGUOUS_RUN = "AMBIGUOUS_RUN"
 # The ledger names a model, field or value the project no longer has, or the write can't be
 # undone at all (an irreversible domain tool's).
 NOT_REVERSIBLE = "NOT_REVERSIBLE"

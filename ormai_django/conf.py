@@ -25,6 +25,10 @@ DEFAULTS: dict[str, Any] = {
     # How long idempotency records are kept (ormai_purge_idempotency and the Celery task
     # purge_idempotency_records delete older ones; a retry after that runs again).
     "IDEMPOTENCY_RETENTION": timedelta(days=7),
+    # How long a run's budget for the life of the run (write_budget(scope="run", per=None))
+    # is kept after the run's last write; a stopped run is kept until an operator resets it.
+    # ormai_budget prune and the Celery task prune_budget_windows delete what is over.
+    "RUN_BUDGET_RETENTION": timedelta(days=7),
     # A Slack incoming-webhook URL: when set (and Celery runs), every write held for
     # approval is posted there (ormai_django.notifications). None: no notifications.
     "SLACK_WEBHOOK_URL": None,

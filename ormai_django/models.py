@@ -11,6 +11,7 @@ from typing import Any
 
 from django.db import models
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 from ormai_django.fields import LedgerJSONField
 from ormai_django.ids import new_id
@@ -145,18 +146,50 @@ class IdempotencyRecord(models.Model):
         return f"{self.principal} {self.key}"
 
 
-class WriteBudget(models.Model):
-    """One row per principal: the times of its executed writes in the last minute.
+class BudgetWindow(models.Model):
+    """One write budget's usage in one scope (a principal, a run, a tenant, a row).
 
-    Locked (``SELECT ... FOR UPDATE``) while a write decides whether it fits, so the
-    count is exact across processes and threads; the database is the source of truth.
+    ``recent`` is the sliding window: ``[[time, calls, rows], ...]``, one entry per slice
+    of a sixtieth of the budget's window (a single entry for a budget that counts for the
+    life of its scope). The row is locked while a write decides whether it fits and until
+    it commits, so the count is exact across processes and threads. ``tripped_at`` is when
+    the budget last refused or escalated a write in this scope; a run budget that refuses
+    a write stops the run (``stopped``) until an operator resets it. ``expires_at`` is when
+    the window is over and the row can be pruned (None: kept).
     """
 
-    principal = models.CharField(primary_key=True, max_length=200)
-    recent = models.JSONField(default=list)
+    class Scope(models.TextChoices):
+        PRINCIPAL = "principal", _("principal")
+        RUN = "run", _("run")
+        TENANT = "tenant", _("tenant")
+        ROW = "row", _("row")
+
+    budget = models.CharField(_("budget"), max_length=120)
+    scope = models.CharField(_("scope"), max_length=10, choices=Scope.choices)
+    scope_key = models.CharField(_("scope key"), max_length=255)
+    # For finding a run's windows (reset) and filtering in the admin.
+    tenant_id = models.CharField(_("tenant"), max_length=64, blank=True)
+    run_id = models.CharField(_("run"), max_length=200, blank=True)
+    recent = models.JSONField(_("recent writes"), default=list)
+    expires_at = models.DateTimeField(_("expires at"), null=True, blank=True, db_index=True)
+    tripped_at = models.DateTimeField(_("tripped at"), null=True, blank=True)
+    # A run budget that refused a write: the run is stopped until an operator resets it.
+    stopped = models.BooleanField(_("run stopped"), default=False, db_index=True)
+    # What tripped it: the call's tool and principal, the usage and the limit.
+    trip = models.JSONField(_("trip"), null=True, blank=True)
+    updated_at = models.DateTimeField(_("updated at"), default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=("budget", "scope_key"), name="ormai_budget_window")
+        ]
+        indexes = [models.Index(fields=("run_id", "tenant_id"), name="ormai_budget_run")]
+        permissions = [("reset_budgetwindow", _("Can reset a stopped agent run"))]
+        verbose_name = _("budget window")
+        verbose_name_plural = _("budget windows")
 
     def __str__(self) -> str:
-        return self.principal
+        return f"{self.budget} {self.scope_key}"
 
 
 class ApprovalRequest(models.Model):

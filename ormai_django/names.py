@@ -17,10 +17,16 @@ DB_CREATE = "db.create"
 DB_UPDATE = "db.update"
 DB_DELETE = "db.delete"
 APPROVAL_STATUS = "approval.status"
+# The previews of the write tools as tools of their own (PolicyBuilder.expose_dry_run_tools()).
+DRY_RUN_SUFFIX = "_dry_run"
+DB_CREATE_DRY_RUN = DB_CREATE + DRY_RUN_SUFFIX
+DB_UPDATE_DRY_RUN = DB_UPDATE + DRY_RUN_SUFFIX
+DB_DELETE_DRY_RUN = DB_DELETE + DRY_RUN_SUFFIX
 
 READ_TOOLS = (DB_DESCRIBE, DB_QUERY, DB_GET, DB_AGGREGATE)
 WRITE_TOOLS = (DB_CREATE, DB_UPDATE, DB_DELETE)
-DB_TOOLS = (*READ_TOOLS, *WRITE_TOOLS)
+DRY_RUN_TOOLS = (DB_CREATE_DRY_RUN, DB_UPDATE_DRY_RUN, DB_DELETE_DRY_RUN)
+DB_TOOLS = (*READ_TOOLS, *WRITE_TOOLS, *DRY_RUN_TOOLS)
 BUILTIN_TOOLS = (*DB_TOOLS, APPROVAL_STATUS)
 
 # What the ledger names the steps that are not tool calls.
@@ -30,6 +36,7 @@ APPROVAL_DENY = "approval.deny"
 APPROVAL_EXPIRE = "approval.expire"
 APPROVAL_REMIND = "approval.remind"
 APPROVAL_ESCALATE = "approval.escalate"
+BUDGET_RESET = "budget.reset"
 
 # Outcomes (DESIGN section 6).
 OK = "ok"
@@ -48,3 +55,14 @@ TOOL_NAME = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+$")
 def provider_name(name: str) -> str:
     """The spelling for providers that forbid dots: ``db.query`` -> ``db_query``."""
     return name.replace(".", "_")
+
+
+def dry_run_tool(name: str) -> str:
+    """The preview tool of a write tool: ``db.update`` -> ``db.update_dry_run``."""
+    return name + DRY_RUN_SUFFIX
+
+
+def previewed_tool(name: str) -> str | None:
+    """The write tool a preview tool previews (``db.update_dry_run`` -> ``db.update``), or
+    None when ``name`` is not a preview tool."""
+    return name.removesuffix(DRY_RUN_SUFFIX) if name.endswith(DRY_RUN_SUFFIX) else None

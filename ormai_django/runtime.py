@@ -140,6 +140,7 @@ def run_call(
                 f"{', '.join(sorted(policy.offered_tools())) or 'none'}. "
                 "Don't retry it; tell the user.",
                 tool=spec.name,
+                rule=f"tool:{spec.name}",
             )
         check_arguments(spec.name, arguments, spec.arguments, spec.required)
         result = spec.handler(invocation)

@@ -15,6 +15,10 @@ Schedule them with Celery beat, e.g. in the project's settings::
             "task": "ormai_django.tasks.purge_idempotency_records",
             "schedule": 3600.0,
         },
+        "ormai-prune-budget-windows": {
+            "task": "ormai_django.tasks.prune_budget_windows",
+            "schedule": 300.0,
+        },
     }
 """
 
@@ -28,7 +32,7 @@ from typing import Any
 from celery import shared_task
 from django.db import transaction
 
-from ormai_django import approvals, signals
+from ormai_django import approvals, budgets, signals
 from ormai_django.conf import ormai_settings
 from ormai_django.notifications import send_slack_notification
 from ormai_django.webhooks import receivers as webhook_receivers
@@ -55,6 +59,14 @@ def purge_idempotency_records(older_than_seconds: float | None = None) -> int:
         else ormai_settings.IDEMPOTENCY_RETENTION
     )
     return purge(older_than)
+
+
+@shared_task(name="ormai_django.tasks.prune_budget_windows")
+def prune_budget_windows() -> int:
+    """Delete the write budget windows that are over, so the table stays the size of the
+    live windows; returns how many were deleted. A stopped run's windows stay until an
+    operator resets the run."""
+    return budgets.prune_windows()
 
 
 @shared_task(name="ormai_django.tasks.expire_approvals")

@@ -114,7 +114,7 @@ def issue_token(
 
 
 def _refuse(code: str, message: str) -> CapabilityTokenError:
-    return CapabilityTokenError(code, message)
+    return CapabilityTokenError(code, message, rule="token")
 
 
 def _checked_payload(payload: Any) -> dict[str, Any]:

@@ -100,3 +100,27 @@ def cancel_customer_orders(context, count=2, policy=None):
     result = execute(call, context, policy=policy)
     assert result["outcome"] == "ok", result
     return result["audit_id"], orders
+
+
+def age_windows(seconds, **filters):
+    """Move what the budget windows (those ``filters`` select) counted ``seconds`` into the
+    past, as if those writes had been made that much earlier."""
+    from datetime import timedelta
+
+    from ormai_django.models import BudgetWindow
+
+    for window in BudgetWindow.objects.filter(**filters):
+        recent = [[t - seconds if t else t, calls, rows] for t, calls, rows in window.recent]
+        expires_at = window.expires_at and window.expires_at - timedelta(seconds=seconds)
+        BudgetWindow.objects.filter(pk=window.pk).update(recent=recent, expires_at=expires_at)
+
+
+def counted(budget_prefix="", **filters):
+    """``(calls, rows)`` the budget windows whose id starts with ``budget_prefix`` counted."""
+    from ormai_django.models import BudgetWindow
+
+    calls = rows = 0
+    for window in BudgetWindow.objects.filter(budget__startswith=budget_prefix, **filters):
+        calls += sum(e[1] for e in window.recent)
+        rows += sum(e[2] for e in window.recent)
+    return calls, rows

@@ -1,10 +1,11 @@
-"""Django admin: the approval queue (decide held calls) and the audit dashboard.
+"""Django admin: the approval queue (decide held calls), the audit dashboard, and the write
+budgets (reset a stopped run).
 
-Both are read-only: nobody adds, edits or deletes an approval request or an audit row
+All are read-only: nobody adds, edits or deletes an approval request or an audit row
 here. A held call is decided only through ``ormai_django.approvals.approve`` / ``deny``
 (the one path every entry point takes), by users with the
 ``ormai_django.approve_approvalrequest`` permission, and the admin user's username is the
 approver the ledger records.
 """
 
-from ormai_django.admin import approvals, audit  # noqa: F401  (registers the admin pages)
+from ormai_django.admin import approvals, audit, budgets  # noqa: F401  (registers the pages)

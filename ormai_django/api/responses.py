@@ -49,8 +49,9 @@ _CODE_BY_EXCEPTION = (
 
 def outcome_response(result: dict[str, Any]) -> Response:
     """The HTTP response of a tool call's outcome: 200 for ok, dry_run and
-    pending_approval; 403 for denied (429 with Retry-After for RATE_LIMITED); 400 for
-    error (404 for NOT_FOUND, 409 for conflicts)."""
+    pending_approval; 403 for denied (429 with Retry-After for RATE_LIMITED, and for
+    BUDGET_EXCEEDED where a window frees up); 400 for error (404 for NOT_FOUND, 409 for
+    conflicts)."""
     outcome = result.get("outcome")
     error = result.get("error") or {}
     headers = {}
@@ -59,6 +60,8 @@ def outcome_response(result: dict[str, Any]) -> Response:
     else:
         default = status.HTTP_403_FORBIDDEN if outcome == "denied" else status.HTTP_400_BAD_REQUEST
         code = STATUS_BY_CODE.get(error.get("code"), default)
+        if error.get("code") == codes.BUDGET_EXCEEDED and "retry_after" in error:
+            code = status.HTTP_429_TOO_MANY_REQUESTS  # a window frees up: retry later
     retry_after = error.get("retry_after")
     if code == status.HTTP_429_TOO_MANY_REQUESTS and isinstance(retry_after, int | float):
         headers["Retry-After"] = str(max(1, math.ceil(retry_after)))

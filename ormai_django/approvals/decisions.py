@@ -218,6 +218,7 @@ def settle_key(approval: ApprovalRequest, result: dict[str, Any] | None) -> None
                 "code": code,
                 "message": f"Approval {approval.id} was {verb}; the write did not run. "
                 "Tell the user; a new attempt needs a new idempotency_key.",
+                "rule": f"approval:{approval.id}",
             },
             "approval_id": approval.id,
         }

@@ -43,6 +43,7 @@ def requester_policy(approval: ApprovalRequest, policy: Policy | None) -> Policy
             codes.TOOL_NOT_ALLOWED,
             "The policy no longer grants what the requester's capability token granted "
             f"({exc}); nothing was changed.",
+            rule="token",
         ) from None
 
 

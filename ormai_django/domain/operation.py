@@ -8,7 +8,7 @@ row it changes captured (``capture.py``), the audit row and the idempotency reco
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -66,6 +66,7 @@ def parse_domain(inv: Invocation, tool: DomainTool) -> DomainRequest:
         required=tool.changes_things and inv.policy.profile.require_reason,
         needed=f"{tool.name} needs a 'reason': one sentence saying why, in the user's terms "
         "(it is recorded in the audit log and the rows' history).",
+        rule=f"reason:{tool.name}",
     )
     inv.reason = reason
     key = idempotency_key_argument(
@@ -73,6 +74,7 @@ def parse_domain(inv: Invocation, tool: DomainTool) -> DomainRequest:
         required=bool(rules and rules.require_idempotency_key) and not dry_run,
         needed=f"{tool.name} needs an 'idempotency_key': a unique string per intended change, "
         "sent again unchanged when you retry it.",
+        rule=f"idempotency_key:{tool.name}",
     )
     inv.idempotency_key = key or ""
     given = {name: value for name, value in args.items() if name not in RESERVED_ARGUMENTS}
@@ -162,8 +164,14 @@ class DomainOperation(WriteOperation):
             context=self.inv.context,
         )
 
-    def approval_need(self) -> ApprovalNeed | None:
-        return approval_needed(self.policy, None, self.call(), irreversible=self.tool.irreversible)
+    def approval_need(self, escalations: Iterable[str] = ()) -> ApprovalNeed | None:
+        return approval_needed(
+            self.policy, None, self.call(), escalations, irreversible=self.tool.irreversible
+        )
+
+    def touched_ids(self) -> list[Any]:
+        """No row is known before the function runs: row budgets see none."""
+        return []
 
     def preview(self) -> dict[str, Any]:
         """The function, run as a dry run in a transaction that is rolled back: its result

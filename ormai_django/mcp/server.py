@@ -50,6 +50,7 @@ TOKEN_EXPIRED_DENIAL = ToolDenied(
     codes.TOKEN_EXPIRED,
     "The capability token this server runs with has expired; nothing ran. Tell the user: "
     "the server must be restarted with a new token.",
+    rule="token",
 )
 
 

@@ -24,6 +24,7 @@ def tenant_value(mp: ModelPolicy, tenant_id: Any) -> Any:
             codes.TENANT_REQUIRED,
             f"{mp.name} is tenant-scoped and this call's context names no tenant; "
             "the host must pass ToolContext(tenant_id=...).",
+            rule=f"tenant:{mp.label}",
         )
     field = mp.model._meta.get_field(mp.tenant_field)
     target = field.target_field if field.is_relation else field

@@ -96,6 +96,7 @@ def masked_error(mp: ModelPolicy, name: str, where: str) -> ToolDenied:
         f"{where}: {mp.name}.{name} is masked; it can be read (masked) but not filtered, "
         "ordered, aggregated or reached through a relation.",
         field=name,
+        rule=f"mask:{mp.label}.{name}",
     )
 
 
@@ -130,6 +131,7 @@ def resolve_path(policy: Policy, mp: ModelPolicy, key: str) -> ResolvedPath:
                 f"{key!r}: {current.name}.{info.name} points to a model agents can't see; "
                 f"filter on the id ({info.name}) instead.",
                 field=info.name,
+                rule=f"relation:{current.label}.{info.name}",
             )
         relations.append(("__".join(walked) + "__", target))
         current = target
@@ -147,6 +149,7 @@ def resolve_path(policy: Policy, mp: ModelPolicy, key: str) -> ResolvedPath:
             codes.LOOKUP_NOT_ALLOWED,
             f"{key!r}: lookup {'__'.join(rest)!r} is not allowed. Allowed lookups: "
             f"{', '.join(LOOKUPS)}; date parts: {', '.join(DATE_PARTS)}.",
+            rule="lookups",
         )
     lookup = rest[0] if rest else "exact"
     if date_part is not None:

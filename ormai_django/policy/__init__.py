@@ -5,9 +5,10 @@ assembles the immutable ``Policy`` (one ``ModelPolicy`` per registered model). T
 layer imports no tool, handler or surface: tools are named by ``ormai_django.names``.
 """
 
+from ormai_django.policy.budgets import Budget
 from ormai_django.policy.builder import PolicyBuilder
 from ormai_django.policy.decorators import agent_model
-from ormai_django.policy.model_policy import BurstRule, FieldInfo, ModelPolicy, WriteRules
+from ormai_django.policy.model_policy import FieldInfo, ModelPolicy, WriteRules
 from ormai_django.policy.policy import ApprovalRule, Policy
 from ormai_django.policy.profiles import DEFAULT_DEV, DEFAULT_PROD, Profile
 from ormai_django.policy.spec import PolicySpec
@@ -16,7 +17,7 @@ __all__ = [
     "DEFAULT_DEV",
     "DEFAULT_PROD",
     "ApprovalRule",
-    "BurstRule",
+    "Budget",
     "FieldInfo",
     "ModelPolicy",
     "Policy",

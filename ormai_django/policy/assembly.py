@@ -19,9 +19,10 @@ from django.db import models
 from ormai_django import names
 from ormai_django.errors import PolicyConfigurationError
 from ormai_django.policy.approval_rules import approval_rules
+from ormai_django.policy.budget_resolution import BudgetResolution
+from ormai_django.policy.budgets import Budget
 from ormai_django.policy.decorators import rules_of
 from ormai_django.policy.model_policy import (
-    BurstRule,
     FieldInfo,
     ModelPolicy,
     WriteRules,
@@ -39,7 +40,10 @@ WRITE_OPTIONS = (
     "require_idempotency_key",
     "max_affected_rows",
     "allow_cascade_delete",
+    "mode",
 )
+# What an option not given anywhere is, where the profile has no value for it.
+OPTION_DEFAULTS = {"mode": "execute"}
 
 
 @dataclass
@@ -54,8 +58,17 @@ class _ModelDraft:
     soft_delete: str | None = None
     tenant_field: str | None = None
     options: dict[str, Any] = field(default_factory=dict)
-    burst: BurstRule | None = None
+    # Whether a bounded_burst bounds the model (its write class becomes "burst").
+    bursty: bool = False
     validators: list[Any] = field(default_factory=list)
+
+
+def preview_rule(spec: PolicySpec) -> dict[str, Any]:
+    """``require_preview``: the strictest one given (fewest rows, then the shortest window)."""
+    strictest = min(spec.previews, key=lambda p: (p.over_rows, p.within), default=None)
+    if strictest is None:
+        return {}
+    return {"preview_over_rows": strictest.over_rows, "preview_within": strictest.within}
 
 
 def assemble(spec: PolicySpec) -> Policy:
@@ -142,7 +155,7 @@ class _Assembly:
         self.apply_writes()
         domain_tools = self.apply_tools()
         approval_rules = self.apply_approvals(domain_tools)
-        self.apply_bursts()
+        budgets = self.apply_budgets(domain_tools)
 
         default_limit = spec.default_limit or self.profile.default_limit
         max_limit = spec.max_limit or self.profile.max_limit
@@ -157,9 +170,12 @@ class _Assembly:
             models=tuple(model_policies),
             default_limit=default_limit,
             max_limit=max_limit,
-            max_writes_per_minute=min(spec.max_writes_per_minute, default=None),
             approval_rules=approval_rules,
             domain_tools=MappingProxyType(domain_tools),
+            budgets=budgets,
+            propose_writes=spec.propose_writes,
+            dry_run_tools=spec.dry_run_tools,
+            **preview_rule(spec),
         )
 
     def apply_decorator(self, draft: _ModelDraft) -> None:
@@ -275,11 +291,11 @@ class _Assembly:
                     if spec.require_idempotency_key is None
                     else spec.require_idempotency_key
                 )
-                earlier = found.setdefault(name, ToolRules(name, require_key))
-                if earlier.require_idempotency_key != require_key:
+                earlier = found.setdefault(name, ToolRules(name, require_key, spec.mode))
+                if earlier != ToolRules(name, require_key, spec.mode):
                     self.problems.append(
-                        f"allow_tools: {name} is allowed twice with different "
-                        "require_idempotency_key"
+                        f"allow_tools: {name} is allowed twice with different options "
+                        "(require_idempotency_key, mode)"
                     )
         return found
 
@@ -288,21 +304,12 @@ class _Assembly:
             self.approvals, self.model, self.profile, self.problems, tuple(domain_tools)
         )
 
-    def apply_bursts(self) -> None:
-        for spec in self.bursts:
-            model = self.model(spec.model, "bounded_burst")
-            if model is None:
-                continue
-            draft = self.drafts[model]
-            rule = BurstRule(
-                model=model, max_calls=spec.max_calls, max_rows=spec.max_rows, per=spec.per
-            )
-            if draft.burst not in (None, rule):
-                self.problems.append(
-                    f"bounded_burst: {model._meta.label} has two different bursts; give it one"
-                )
-                continue
-            draft.burst = rule
+    def apply_budgets(self, domain_tools: dict[str, ToolRules]) -> tuple[Budget, ...]:
+        resolution = BudgetResolution(self.model, self.problems, tuple(domain_tools))
+        budgets = resolution.run(self.spec, self.bursts)
+        for model in resolution.bursty:
+            self.drafts[model].bursty = True
+        return budgets
 
     # --- freezing ---------------------------------------------------------------------
 
@@ -355,9 +362,12 @@ class _Assembly:
         if "pk" not in fields:
             aliases["pk"] = pk_name
         self.check_writable(draft, denied)
-        if draft.burst is not None and draft.write_class == "reason":
+        if draft.bursty and draft.write_class == "reason":
             draft.write_class = "burst"
-        options = {key: draft.options.get(key, getattr(self.profile, key)) for key in WRITE_OPTIONS}
+        options = {
+            key: draft.options.get(key, getattr(self.profile, key, OPTION_DEFAULTS.get(key)))
+            for key in WRITE_OPTIONS
+        }
         writes = WriteRules(
             write_class=draft.write_class,
             writable_fields=frozenset(draft.writable - denied),
@@ -374,7 +384,6 @@ class _Assembly:
             tenant_field=draft.tenant_field,
             soft_delete_field=draft.soft_delete,
             writes=writes,
-            burst=draft.burst,
         )
 
     def check_writable(self, draft: _ModelDraft, denied: set[str]) -> None:

@@ -31,14 +31,18 @@ from ormai_django.policy.assembly import assemble
 from ormai_django.policy.policy import Policy
 from ormai_django.policy.profiles import DEFAULT_PROD, Profile
 from ormai_django.policy.rules import (
+    WRITE_MODES,
     approval_spec,
+    budget_spec,
     burst_spec,
     names_of,
     positive_int,
+    positive_timedelta,
 )
 from ormai_django.policy.spec import (
     ModelRef,
     PolicySpec,
+    PreviewSpec,
     TenantScopeSpec,
     ToolsSpec,
     WritesSpec,
@@ -162,6 +166,7 @@ class PolicyBuilder:
         require_idempotency_key: bool | None = None,
         max_affected_rows: int | None = None,
         allow_cascade_delete: bool | None = None,
+        mode: str | None = None,
     ) -> PolicyBuilder:
         """Let the agent write to ``models``, touching only ``writable_fields``.
 
@@ -171,9 +176,16 @@ class PolicyBuilder:
         ``max_affected_rows`` bounds one update or delete (above it the call escalates to
         approval); unset, the profile's value holds (100 in ``DEFAULT_PROD``). Two calls
         that set an option differently for one model are refused when the policy is built.
+
+        ``mode="propose"``: propose, don't execute. Every write to these models is held for
+        a human (``pending_approval``), whatever its size; the audit log records what the
+        agent meant to do, and nothing changes until someone approves. ``mode="execute"``
+        (what not giving it means) runs writes under the other rules.
         """
         if max_affected_rows is not None:
             positive_int(max_affected_rows, "max_affected_rows")
+        if mode is not None and mode not in WRITE_MODES:
+            raise ValueError(f"enable_writes: mode must be one of {WRITE_MODES}, not {mode!r}")
         spec = WritesSpec(
             models=tuple(names_of((models,))),
             writable_fields=_qualified_fields(writable_fields),
@@ -181,6 +193,7 @@ class PolicyBuilder:
             require_idempotency_key=require_idempotency_key,
             max_affected_rows=max_affected_rows,
             allow_cascade_delete=allow_cascade_delete,
+            mode=mode,
         )
         if not spec.models and not spec.writable_fields:
             raise ValueError("enable_writes needs models=[...], writable_fields=..., or both")
@@ -198,10 +211,85 @@ class PolicyBuilder:
                 raise ValueError(f"a validator must be callable, not {validator!r}")
         return self._add(validators=((model, tuple(validators)),))
 
+    def propose_writes(self) -> PolicyBuilder:
+        """Propose, don't execute, for the whole policy: every write, on every model, is held
+        for a human (as ``enable_writes(..., mode="propose")`` does for some models). For a
+        soft launch: the agent works as it will, the audit log and the approval queue
+        capture what it meant to change, and nothing changes until someone approves."""
+        self._spec = replace(self._spec, propose_writes=True)
+        return self
+
     def max_writes_per_minute(self, n: int) -> PolicyBuilder:
-        """Executed write calls per principal over a sliding minute; past it: ``RATE_LIMITED``.
-        Given twice, the smaller limit applies."""
+        """Write calls per principal over a sliding minute, executed and held ones alike;
+        past it: ``RATE_LIMITED`` with ``retry_after``. A budget like those of
+        ``write_budget`` (id ``rate:principal:calls=N/1m``). Given twice, the smaller
+        limit applies."""
         return self._add(max_writes_per_minute=(positive_int(n, "max_writes_per_minute"),))
+
+    def write_budget(
+        self,
+        *,
+        scope: str,
+        model: ModelRef | None = None,
+        max_calls: int | None = None,
+        max_rows: int | None = None,
+        per: timedelta | None = None,
+        on_exceed: str = "deny",
+        tool: str | Iterable[str] | None = None,
+        id: str | None = None,
+    ) -> PolicyBuilder:
+        """Bound how much the agent may write: ``max_calls`` write calls and ``max_rows``
+        rows (either alone, or both) per ``scope``, over a sliding window ``per`` (None: for
+        the life of the scope).
+
+        ``scope``: ``"principal"`` (each agent), ``"run"`` (one run id of one tenant),
+        ``"tenant"`` (all agents of a tenant) or ``"row"`` (each row an update or delete
+        touches; ``max_calls`` only). ``model`` and ``tool`` narrow which writes count.
+        Executed and held calls count (rows as the write measured them, before it ran);
+        denied calls, dry runs and idempotent replays don't. A write that would go past a
+        bound is refused whole: ``denied`` / ``BUDGET_EXCEEDED`` with ``error.budget`` and,
+        where a window frees up, ``retry_after``; with ``on_exceed="approve"`` it is held for
+        a human instead. A run refused by a run budget stays stopped: every later write of
+        the run is refused until an operator resets it (``manage.py ormai_budget reset``).
+
+        ``id`` names the budget in refusals, signals and the inventory; by default it is
+        derived from the definition (``budget:run:calls=50,rows=500``).
+
+            .write_budget(scope="run", max_calls=50, max_rows=500)
+            .write_budget(scope="tenant", max_rows=10_000, per=timedelta(days=1))
+        """
+        budget = budget_spec(
+            scope=scope,
+            model=model,
+            tool=tool,
+            max_calls=max_calls,
+            max_rows=max_rows,
+            per=per,
+            on_exceed=on_exceed,
+            id=id,
+        )
+        return self._add(budgets=(budget,))
+
+    def require_preview(
+        self, *, over_rows: int, within: timedelta = timedelta(minutes=15)
+    ) -> PolicyBuilder:
+        """Refuse (``PREVIEW_REQUIRED``) an update or delete of more than ``over_rows`` rows
+        unless the same run previewed that exact call first (a dry run, or the
+        ``db.update_dry_run`` tool: same tool, model, id or where, data) in the last
+        ``within``. Given twice, the smaller bound applies."""
+        spec = PreviewSpec(
+            over_rows=positive_int(over_rows, "over_rows"),
+            within=positive_timedelta(within, "within"),
+        )
+        return self._add(previews=(spec,))
+
+    def expose_dry_run_tools(self) -> PolicyBuilder:
+        """Offer each write tool's preview as a tool of its own: ``db.create_dry_run``,
+        ``db.update_dry_run``, ``db.delete_dry_run`` (``db_update_dry_run`` for providers),
+        in ``tool_definitions``, the HTTP API and the MCP server. Each takes the write's
+        arguments and returns what ``dry_run: true`` returns, changing nothing."""
+        self._spec = replace(self._spec, dry_run_tools=True)
+        return self
 
     def require_approval(
         self,
@@ -250,17 +338,24 @@ class PolicyBuilder:
         max_rows: int | None = None,
     ) -> PolicyBuilder:
         """Writes on ``model`` run freely up to ``max_calls`` calls and ``max_rows`` rows per
-        window ``per`` (either bound alone, or both); beyond that they escalate to approval
-        (they are not denied)."""
+        principal per window ``per`` (either bound alone, or both); beyond that they escalate
+        to approval (they are not denied). A ``write_budget(scope="principal", model=model,
+        ..., on_exceed="approve")`` (id ``burst:principal:<label>:...``); several may bound
+        one model."""
         bound = burst_spec({"max_calls": max_calls, "max_rows": max_rows, "per": per}, model)
         return self._add(bursts=(bound,))
 
     def allow_tools(
-        self, names: Iterable[str], *, require_idempotency_key: bool | None = None
+        self,
+        names: Iterable[str],
+        *,
+        require_idempotency_key: bool | None = None,
+        mode: str = "execute",
     ) -> PolicyBuilder:
         """Offer the domain tools ``names`` (``@agent_tool`` declarations, by their dotted
         names); every other domain tool is ``TOOL_NOT_ALLOWED``. ``require_idempotency_key``
-        (default: the profile's) refuses a call of them without one.
+        (default: the profile's) refuses a call of them without one; ``mode="propose"`` holds
+        every call of them for a human (propose, don't execute).
 
             .allow_tools(["billing.refund_invoice"], require_idempotency_key=True)
         """
@@ -271,7 +366,9 @@ class PolicyBuilder:
             raise ValueError("allow_tools takes a list of tool names")
         if require_idempotency_key is not None and not isinstance(require_idempotency_key, bool):
             raise ValueError("require_idempotency_key must be True, False or None")
-        return self._add(tools=(ToolsSpec(names, require_idempotency_key),))
+        if mode not in WRITE_MODES:
+            raise ValueError(f"allow_tools: mode must be one of {WRITE_MODES}, not {mode!r}")
+        return self._add(tools=(ToolsSpec(names, require_idempotency_key, mode),))
 
     # --- build ------------------------------------------------------------------------
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from dataclasses import field as dc_field
-from datetime import timedelta
 from typing import Any
 
 from django.db import models
@@ -86,17 +85,6 @@ class FieldInfo:
 
 
 @dataclass(frozen=True)
-class BurstRule:
-    """``bounded_burst(...)``: free up to the bound per window, then escalates to approval.
-    Either bound may be None (not bounded)."""
-
-    model: type[models.Model]
-    max_calls: int | None
-    max_rows: int | None
-    per: timedelta
-
-
-@dataclass(frozen=True)
 class WriteRules:
     write_class: str = "none"
     writable_fields: frozenset[str] = frozenset()
@@ -104,6 +92,8 @@ class WriteRules:
     require_idempotency_key: bool = False
     max_affected_rows: int = 100
     allow_cascade_delete: bool = False
+    # "propose": every write is held for a human (enable_writes(..., mode="propose")).
+    mode: str = "execute"
     # Callables given a WriteCheck; they raise django's ValidationError to refuse a write.
     validators: tuple[Callable[[Any], None], ...] = dc_field(default=(), compare=False)
 
@@ -126,7 +116,6 @@ class ModelPolicy:
     tenant_field: str | None
     soft_delete_field: str | None
     writes: WriteRules
-    burst: BurstRule | None = None
 
     @property
     def visible_field_names(self) -> tuple[str, ...]:
@@ -152,6 +141,7 @@ class ModelPolicy:
                 f"{where}: the field {name!r} of {self.name} is not available to agents; "
                 "it can't be filtered, ordered, aggregated or selected.",
                 field=name,
+                rule=f"field:{self.label}.{name}",
             )
         return ToolError(
             codes.UNKNOWN_FIELD,

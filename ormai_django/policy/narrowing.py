@@ -85,7 +85,6 @@ def without_writes(mp: ModelPolicy) -> ModelPolicy:
         mp,
         fields=MappingProxyType(fields),
         writes=replace(mp.writes, write_class="none", writable_fields=frozenset()),
-        burst=None,
     )
 
 

@@ -21,6 +21,7 @@ from django.db import models
 from ormai_django import codes, names
 from ormai_django.errors import PolicyWideningError, ToolError
 from ormai_django.policy import narrowing
+from ormai_django.policy.budgets import Budget
 from ormai_django.policy.model_policy import ModelPolicy
 from ormai_django.policy.profiles import Profile
 
@@ -31,6 +32,8 @@ class ToolRules:
 
     name: str
     require_idempotency_key: bool = False
+    # "propose": every call is held for a human.
+    mode: str = "execute"
 
 
 @dataclass(frozen=True)
@@ -76,8 +79,16 @@ class Policy:
     models: tuple[ModelPolicy, ...]
     default_limit: int
     max_limit: int
-    max_writes_per_minute: int | None = None
     approval_rules: tuple[ApprovalRule, ...] = ()
+    # Every write budget: write_budget, max_writes_per_minute, bounded_burst.
+    budgets: tuple[Budget, ...] = ()
+    # propose_writes(): every write is held for a human.
+    propose_writes: bool = False
+    # expose_dry_run_tools(): db.update_dry_run and its siblings are offered.
+    dry_run_tools: bool = False
+    # require_preview(over_rows=N, within=...): the smallest N given, and its window.
+    preview_over_rows: int | None = None
+    preview_within: timedelta = timedelta(minutes=15)
     # The tools this policy offers (None: every tool); ``narrowed(tools=...)`` sets it.
     tools: frozenset[str] | None = None
     # The domain tools it offers (allow_tools), by name.
@@ -125,6 +136,26 @@ class Policy:
         return found
 
     @property
+    def max_writes_per_minute(self) -> int | None:
+        """The rate limit (``max_writes_per_minute(n)``), or None."""
+        limits = [b.max_calls for b in self.budgets if b.kind == "rate_limit"]
+        return min(limits, default=None)
+
+    def budgets_for(self, tool: str, model: type[models.Model] | None) -> tuple[Budget, ...]:
+        """The budgets a call of ``tool`` writing ``model`` counts against."""
+        return tuple(b for b in self.budgets if b.applies(tool, model))
+
+    def proposes(self, model_policy: ModelPolicy | None, tool: str = "") -> bool:
+        """Whether writes to this model (or calls of this domain tool, for ``None``) are only
+        proposed: held for a human, always."""
+        if self.propose_writes:
+            return True
+        if model_policy is None:
+            rules = self.domain_tools.get(tool)
+            return rules is not None and rules.mode == "propose"
+        return model_policy.writes.mode == "propose"
+
+    @property
     def model_names(self) -> tuple[str, ...]:
         names_ = [m.name for m in self.models]
         return tuple(m.label if names_.count(m.name) > 1 else m.name for m in self.models)
@@ -138,7 +169,9 @@ class Policy:
 
         ``approval.status`` comes with the write tools: it is offered where a write can be
         held, so wherever a write tool is offered and some model accepts writes, or a domain
-        tool is. A domain tool is offered once ``allow_tools`` names it.
+        tool is. A domain tool is offered once ``allow_tools`` names it. The preview tools
+        (``db.update_dry_run``...) are offered with ``expose_dry_run_tools()`` where some
+        model accepts writes.
         """
         if name == names.APPROVAL_STATUS:
             # Offered wherever something can be held: a write tool or a domain tool.
@@ -146,6 +179,13 @@ class Policy:
                 self.tools is None or tool in self.tools for tool in names.WRITE_TOOLS
             )
             return db_writes or any(self.allows_tool(tool) for tool in self.domain_tools)
+        if name in names.DRY_RUN_TOOLS:
+            # A preview tool comes with expose_dry_run_tools(), where its write tool could run.
+            return (
+                self.dry_run_tools
+                and self.writes_enabled
+                and (self.tools is None or name in self.tools)
+            )
         if name not in names.BUILTIN_TOOLS and name not in self.domain_tools:
             return False
         return self.tools is None or name in self.tools
@@ -182,11 +222,16 @@ class Policy:
         if read_only:
             # Nothing that writes: no write tool, no domain tool (an action), no writable model.
             kept = tuple(narrowing.without_writes(mp) for mp in kept)
-            allowed = allowed - {*names.WRITE_TOOLS, names.APPROVAL_STATUS, *self.domain_tools}
+            allowed = allowed - {
+                *names.WRITE_TOOLS,
+                *names.DRY_RUN_TOOLS,
+                names.APPROVAL_STATUS,
+                *self.domain_tools,
+            }
         elif tools is not None and not writes_named:
             # No db.* write tool named: no writable model (the domain tools named stay).
             kept = tuple(narrowing.without_writes(mp) for mp in kept)
-            allowed = allowed - set(names.WRITE_TOOLS)
+            allowed = allowed - {*names.WRITE_TOOLS, *names.DRY_RUN_TOOLS}
             if not allowed & set(self.domain_tools):
                 allowed = allowed - {names.APPROVAL_STATUS}
         else:
@@ -199,6 +244,8 @@ class Policy:
                     "the policy"
                 )
         kept_models = {mp.model for mp in kept}
+        # Budgets are all kept, on every model: a run stopped by a budget on a model this
+        # narrowing drops stays stopped for it too.
         return replace(
             self,
             models=kept,

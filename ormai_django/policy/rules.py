@@ -12,9 +12,11 @@ from collections.abc import Iterable, Mapping
 from datetime import timedelta
 from typing import Any
 
-from ormai_django.policy.spec import ApprovalSpec, BurstSpec
+from ormai_django.policy.budgets import BUDGET_ID, ON_EXCEED, SCOPES
+from ormai_django.policy.spec import ApprovalSpec, BudgetSpec, BurstSpec
 
 WRITE_CLASSES = ("none", "reason", "approval", "burst")
+WRITE_MODES = ("execute", "propose")
 APPROVAL_KEYS = (
     "tool",
     "model",
@@ -60,16 +62,18 @@ def _check_keys(spec: Mapping[str, Any], allowed: tuple[str, ...], what: str) ->
         raise ValueError(f"{what} doesn't take {unknown}; it takes {list(allowed)}")
 
 
-def tool_names(tool: Any) -> tuple[str, ...] | None:
-    """``require_approval``'s ``tool``: None (every write tool), one name or a list of them,
-    each as written (checked against the policy's tools when it is built)."""
+def tool_names(tool: Any, what: str = "an approval rule's tool") -> tuple[str, ...] | None:
+    """``require_approval``'s (or ``write_budget``'s) ``tool``: None (every write tool), one
+    name or a list of them, each as written (checked against the policy's tools when it is
+    built)."""
     if tool is None:
         return None
-    tools = [tool] if isinstance(tool, str) else list(tool)
+    try:
+        tools = [tool] if isinstance(tool, str) else list(tool)
+    except TypeError:
+        tools = []
     if not tools or not all(isinstance(t, str) for t in tools):
-        raise ValueError(
-            f"an approval rule's tool must be a tool name or a list of them, not {tool!r}"
-        )
+        raise ValueError(f"{what} must be a tool name or a list of them, not {tool!r}")
     return tuple(tools)
 
 
@@ -178,3 +182,43 @@ def callable_name(fn: Any) -> str:
 
 def _seconds(delay: timedelta | None) -> float | None:
     return None if delay is None else delay.total_seconds()
+
+
+def budget_spec(
+    *,
+    scope: Any,
+    model: Any,
+    tool: Any,
+    max_calls: Any,
+    max_rows: Any,
+    per: Any,
+    on_exceed: Any,
+    id: Any,
+) -> BudgetSpec:
+    """A checked ``write_budget``: a known scope and ``on_exceed``, at least one bound (each
+    >= 1), ``per`` a positive timedelta or None, an id of printable characters."""
+    if scope not in SCOPES:
+        raise ValueError(f"write_budget: scope must be one of {SCOPES}, not {scope!r}")
+    if on_exceed not in ON_EXCEED:
+        raise ValueError(f"write_budget: on_exceed must be one of {ON_EXCEED}, not {on_exceed!r}")
+    if max_calls is None and max_rows is None:
+        raise ValueError("write_budget needs max_calls=..., max_rows=... or both")
+    if scope == "row" and max_rows is not None:
+        raise ValueError(
+            "write_budget(scope='row') counts the writes to each row, one row each: give "
+            "max_calls (how many writes one row may take), not max_rows"
+        )
+    if id is not None and (not isinstance(id, str) or not BUDGET_ID.match(id)):
+        raise ValueError(
+            f"write_budget: id must be up to 100 letters, digits or _.:,=/+- , not {id!r}"
+        )
+    return BudgetSpec(
+        scope=scope,
+        max_calls=None if max_calls is None else positive_int(max_calls, "max_calls"),
+        max_rows=None if max_rows is None else positive_int(max_rows, "max_rows"),
+        per=None if per is None else positive_timedelta(per, "per"),
+        on_exceed=on_exceed,
+        model=model,
+        tools=tool_names(tool, "a write budget's tool"),
+        id=id,
+    )

@@ -40,6 +40,8 @@ class WritesSpec:
     require_idempotency_key: bool | None = None
     max_affected_rows: int | None = None
     allow_cascade_delete: bool | None = None
+    # "execute" or "propose" (every write held for a human); None: not given ("execute").
+    mode: str | None = None
 
 
 @dataclass(frozen=True)
@@ -77,6 +79,32 @@ class ToolsSpec:
 
     names: tuple[str, ...]
     require_idempotency_key: bool | None = None
+    mode: str = "execute"
+
+
+@dataclass(frozen=True)
+class BudgetSpec:
+    """One ``write_budget(...)``: ``scope`` is principal, run, tenant or row; either bound
+    may be None (only the other one bounds); ``per`` None counts for the life of the scope.
+    ``id`` None: derived from the definition when the policy is built."""
+
+    scope: str
+    max_calls: int | None = None
+    max_rows: int | None = None
+    per: timedelta | None = None
+    on_exceed: str = "deny"
+    model: ModelRef | None = None
+    # None: every write tool.
+    tools: tuple[str, ...] | None = None
+    id: str | None = None
+
+
+@dataclass(frozen=True)
+class PreviewSpec:
+    """One ``require_preview(over_rows=N, within=...)``."""
+
+    over_rows: int
+    within: timedelta
 
 
 @dataclass(frozen=True)
@@ -104,3 +132,9 @@ class PolicySpec:
     approvals: tuple[ApprovalSpec, ...] = ()
     bursts: tuple[BurstSpec, ...] = ()
     tools: tuple[ToolsSpec, ...] = ()
+    budgets: tuple[BudgetSpec, ...] = ()
+    # propose_writes(): every write of the policy is held for a human.
+    propose_writes: bool = False
+    # expose_dry_run_tools(): db.update_dry_run and its siblings are tools of their own.
+    dry_run_tools: bool = False
+    previews: tuple[PreviewSpec, ...] = ()

@@ -49,6 +49,12 @@ def describe_model(mp: ModelPolicy, policy: Policy) -> dict[str, Any]:
             "require_reason": writes.require_reason,
             "require_idempotency_key": writes.require_idempotency_key,
             "max_affected_rows": writes.max_affected_rows,
+            # "propose": every write is held for a human.
+            "mode": "propose" if writes.enabled and policy.proposes(mp) else "execute",
+            # The write budgets that count writes to this model (their ids).
+            "budgets": [b.id for b in policy.budgets if b.model in (None, mp.model)]
+            if writes.enabled
+            else [],
         },
     }
 
@@ -78,6 +84,20 @@ def describe(inv: Invocation) -> dict[str, Any]:
         "aggregates": list(AGGREGATES),
         "limits": {"default": policy.default_limit, "max": policy.max_limit},
     }
+    if policy.writes_enabled:
+        # What bounds this agent's writes: each budget, and the preview a large write needs.
+        # Those on a model this (perhaps narrowed) policy doesn't register are left out:
+        # describe never names a model the caller can't use.
+        answer["budgets"] = [
+            {**b.as_dict(), **({"tools": sorted(b.tools)} if b.tools is not None else {})}
+            for b in policy.budgets
+            if b.model is None or policy.for_model(b.model) is not None
+        ]
+        if policy.preview_over_rows is not None:
+            answer["require_preview"] = {
+                "over_rows": policy.preview_over_rows,
+                "within_seconds": policy.preview_within.total_seconds(),
+            }
     offered = [
         tool
         for tool_name in sorted(policy.domain_tools)

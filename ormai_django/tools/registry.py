@@ -44,6 +44,12 @@ HELD = (
     "it is waiting (approval_id, expires_at) and don't send it again with a new key."
 )
 
+PREVIEW = (
+    "Send the same arguments to the write tool afterwards to make the change. "
+    "'would_require_approval' says whether it would be held; 'would_be_denied', if present, "
+    "the refusal a budget would give it."
+)
+
 TOOLS: dict[str, ToolSpec] = {
     spec.name: spec
     for spec in (
@@ -106,6 +112,30 @@ TOOLS: dict[str, ToolSpec] = {
             ("model",),
             run_write,
             writes=True,
+        ),
+        ToolSpec(
+            names.DB_CREATE_DRY_RUN,
+            "Preview db.create: the row it would create from 'data', validated, changing "
+            "nothing (and whether it would be held for approval). " + PREVIEW,
+            ("model", "data", "reason"),
+            ("model", "data"),
+            run_write,
+        ),
+        ToolSpec(
+            names.DB_UPDATE_DRY_RUN,
+            "Preview db.update: every row's before and after for the same arguments, "
+            "changing nothing. " + PREVIEW,
+            ("model", "id", "where", "data", "reason"),
+            ("model", "data"),
+            run_write,
+        ),
+        ToolSpec(
+            names.DB_DELETE_DRY_RUN,
+            "Preview db.delete: the rows it would delete, cascade included, changing "
+            "nothing. " + PREVIEW,
+            ("model", "id", "where", "reason"),
+            ("model",),
+            run_write,
         ),
         ToolSpec(
             "approval.status",

@@ -57,6 +57,7 @@ def writable_values(
                 f"'data': {mp.name}.{name} is not writable by agents. Writable fields of "
                 f"{mp.name}: {writable}.",
                 field=name,
+                rule=f"field:{mp.label}.{name}",
             )
         field = info.field
         if field.attname in cleaned:

@@ -135,6 +135,7 @@ class HardDeleteOperation(WriteOperation):
                 codes.CASCADE_NOT_ALLOWED,
                 f"These {self.mp.name} rows can't be deleted: rows of {', '.join(blockers)} "
                 "protect them. Nothing was deleted.",
+                rule=f"cascade:{self.mp.label}",
             ) from None
         own = {to_json(pk) for pk in self.ids}
         reached = self.collected.reached(self.model, own)
@@ -152,6 +153,7 @@ class HardDeleteOperation(WriteOperation):
                 "the policy doesn't allow cascading deletes here. Delete or detach those "
                 "rows first, or ask a human.",
                 cascade={label: len(ids) for label, ids in self.cascade.items()},
+                rule=f"cascade:{self.mp.label}",
             )
         if self.mp.tenant_field is None:
             return
@@ -165,6 +167,7 @@ class HardDeleteOperation(WriteOperation):
                     f"Deleting these {self.mp.name} rows would cascade into {model._meta.label} "
                     "rows of another tenant, or rows whose tenant can't be checked; nothing was "
                     "deleted. Ask a human to look at this data.",
+                    rule=f"tenant:{self.mp.label}",
                 )
 
     def within_tenant(self, model: type[models.Model], pks: list[Any], tenant: Any) -> bool:

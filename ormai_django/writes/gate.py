@@ -1,18 +1,15 @@
-"""Which writes need a human: the approval rules, the write class, the blast radius."""
+"""Which writes need a human: propose mode, the approval rules, the write class, the blast
+radius, and the budgets that escalate (``on_exceed="approve"``, ``bounded_burst``)."""
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from django.db.models import Count, Sum
-from django.utils import timezone
-
 from ormai_django.context import ToolContext
-from ormai_django.models import AuditEvent
-from ormai_django.names import WRITE_TOOLS
 from ormai_django.policy.model_policy import ModelPolicy
 from ormai_django.policy.policy import ApprovalRule, Policy
 
@@ -48,14 +45,24 @@ class ApprovalNeed:
 
 
 def approval_needed(
-    policy: Policy, mp: ModelPolicy | None, call: WriteCall, *, irreversible: bool = False
+    policy: Policy,
+    mp: ModelPolicy | None,
+    call: WriteCall,
+    escalations: Iterable[str] = (),
+    *,
+    irreversible: bool = False,
 ) -> ApprovalNeed | None:
     """The approval a write needs (the most approvers any matching rule asks), or None.
 
     ``mp`` is None for a domain tool: only the rules that name the tool apply, and an
-    ``irreversible`` one waits for one approver unless such a rule says otherwise."""
+    ``irreversible`` one waits for one approver unless such a rule says otherwise.
+    ``escalations``: why budgets past their bound send the call to a human (one approver).
+    """
     found: list[tuple[int, timedelta | None, str]] = []
     matched_rules: list[ApprovalRule] = []
+    if policy.proposes(mp, call.tool):
+        subject = mp.name if mp is not None else call.tool
+        found.append((1, None, f"propose mode: every write to {subject} waits for a human"))
     if mp is not None and mp.writes.write_class == "approval":
         found.append((1, None, f"every write to {mp.name} waits for a human"))
     limit = mp.writes.max_affected_rows if mp is not None else None
@@ -94,10 +101,7 @@ def approval_needed(
             (rule.approvers, rule.expires_in, f"require_approval({scope}) [rule {rule.id}]")
         )
         matched_rules.append(rule)
-    if mp is not None and mp.burst is not None and mp.writes.write_class == "burst":
-        beyond = _beyond_burst(mp, call)
-        if beyond:
-            found.append((1, None, beyond))
+    found += [(1, None, reason) for reason in escalations]
     if not found:
         return None
     expiries = [e for _, e, _ in found if e is not None]
@@ -112,32 +116,3 @@ def approval_needed(
         escalate_after=min(escalations, default=None),
         escalate_to=tuple(dict.fromkeys(t for r in matched_rules for t in r.escalate_to)),
     )
-
-
-def _beyond_burst(mp: ModelPolicy, call: WriteCall) -> str:
-    """Why this write exceeds the model's burst bound (empty: within it). Counts the
-    principal's executed writes on the model in the window, from the audit log."""
-    burst = mp.burst
-    done = AuditEvent.objects.filter(
-        principal=call.context.principal,
-        model=mp.label,
-        tool__in=WRITE_TOOLS,
-        outcome="ok",
-        affected_rows__isnull=False,  # executed writes, not replays
-        created_at__gte=timezone.now() - burst.per,
-    ).aggregate(calls=Count("id"), rows=Sum("affected_rows"))
-    calls, rows = done["calls"], done["rows"] or 0
-    rows_now = max(call.affected_rows, 1)
-    over_calls = burst.max_calls is not None and calls + 1 > burst.max_calls
-    over_rows = burst.max_rows is not None and rows + rows_now > burst.max_rows
-    if over_calls or over_rows:
-        bounds = " / ".join(
-            f"{n} {what}"
-            for n, what in ((burst.max_calls, "writes"), (burst.max_rows, "rows"))
-            if n is not None
-        )
-        return (
-            f"beyond the burst of {bounds} per {int(burst.per.total_seconds())} s on "
-            f"{mp.name} ({calls} writes, {rows} rows so far)"
-        )
-    return ""

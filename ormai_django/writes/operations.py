@@ -11,6 +11,7 @@ cascade is exactly what ``QuerySet.delete()`` would do, signals included
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -136,9 +137,20 @@ class WriteOperation:
 
     # --- shared by the phases -----------------------------------------------------------
 
-    def approval_need(self) -> ApprovalNeed | None:
-        """The approval this write needs now (measured), or None."""
-        return approval_needed(self.policy, self.mp, self.call())
+    def approval_need(self, escalations: Iterable[str] = ()) -> ApprovalNeed | None:
+        """The approval this write needs now (measured), or None; ``escalations`` are the
+        budgets past their bound that send it to a human."""
+        return approval_needed(self.policy, self.mp, self.call(), escalations)
+
+    @property
+    def counted_model(self) -> type[models.Model] | None:
+        """The model budgets count this write against (None: a domain tool's call)."""
+        return self.mp.model if self.mp is not None else None
+
+    @property
+    def counted_label(self) -> str:
+        """How a budget's refusal names what was written."""
+        return self.mp.label if self.mp is not None else self.req.tool
 
     def call(self) -> WriteCall:
         return WriteCall(
@@ -161,6 +173,13 @@ class WriteOperation:
         if self.within is not None:
             rows = with_pks(rows, self.within)
         return rows
+
+    def touched_ids(self) -> list[Any]:
+        """The primary keys of the rows the write touches, once measured or previewed (a
+        preview of an update counts its rows without listing them: they are read here)."""
+        if self.ids or self.req.tool == "db.create" or not self.affected:
+            return self.ids
+        return list(self.target().order_by("pk").values_list("pk", flat=True))
 
     def not_found(self) -> ToolError:
         return ToolError(

@@ -1,9 +1,11 @@
 """The write half of the pipeline (DESIGN section 3, steps 4 to 10).
 
-    parse and check -> idempotency -> measure -> dry run -> budgets -> approval
-    -> execute (rows, history, audit row, idempotency record: one transaction)
+    parse and check -> idempotency -> dry run -> budgets (lock) -> measure
+    -> budgets (rows) -> preview required -> approval
+    -> execute (rows, history, audit row, budgets spent, idempotency record: one transaction)
 
-A refusal anywhere rolls the transaction back; the runtime then audits it.
+A refusal anywhere rolls the transaction back; the runtime then audits it. A budget's
+refusal is then recorded as its trip (``writes/budgets.py``), in a transaction of its own.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from ormai_django.writes.operations import (
     UpdateOperation,
     WriteOperation,
 )
+from ormai_django.writes.previews import check_previewed
 from ormai_django.writes.request import WriteRequest, parse_write
 
 # PostgreSQL's deadlock_detected and serialization_failure: the write can simply be retried.
@@ -67,15 +70,7 @@ def run_write(inv: Invocation, operation: WriteOperation | None = None) -> dict[
             return _replay(inv, record, req, digest)
     operation.prepare()
     if req.dry_run:
-        preview = operation.preview()
-        need = operation.approval_need()
-        return {
-            "outcome": "dry_run",
-            "affected_rows": operation.affected,
-            **preview,
-            "would_require_approval": need is not None,
-            **({"approvers_required": need.approvers} if need else {}),
-        }
+        return _dry_run(inv, operation)
     approval_before = inv.approval
     try:
         with transaction.atomic(using=operation.using):
@@ -84,8 +79,39 @@ def run_write(inv: Invocation, operation: WriteOperation | None = None) -> dict[
         # Rolled back: nothing of it landed, not even the approval request it may have made.
         inv.changes = inv.affected_rows = None
         inv.approval = approval_before
+        if isinstance(exc, budgets.BudgetRefusal) and not exc.stopped:
+            budgets.record_trip(exc, inv.context, inv.tool, operation.using)
         return _after_rollback(inv, req, exc, digest)
     inv.audit_event = event
+    return result
+
+
+def _dry_run(inv: Invocation, operation: WriteOperation) -> dict[str, Any]:
+    """The preview, with what the gate and the budgets would say of the call (nothing is
+    locked or spent)."""
+    req = operation.req
+    preview = operation.preview()
+    refusal, escalations = budgets.foresee(
+        inv.policy,
+        inv.context,
+        req.tool,
+        operation.counted_model,
+        operation.using,
+        rows=operation.affected,
+        label=operation.counted_label,
+        pks=operation.touched_ids,
+    )
+    need = operation.approval_need(escalations)
+    result = {
+        "outcome": "dry_run",
+        "affected_rows": operation.affected,
+        **preview,
+        "would_require_approval": need is not None,
+        **({"approvers_required": need.approvers} if need else {}),
+    }
+    if refusal is not None:
+        # The write itself would be refused: say so now, with the same error it would get.
+        result["would_be_denied"] = refusal.as_error()
     return result
 
 
@@ -130,14 +156,17 @@ def _execute(
 ) -> tuple[dict[str, Any], Any]:
     """Steps 5 and 7 to 10, inside the write's transaction."""
     req = operation.req
-    # Every write takes the principal's budget lock before any row lock: one lock order,
-    # so a create (whose foreign key locks a parent) and an update can't deadlock.
-    # An approved call was authorised by people: neither the gate nor the rate limit holds it.
+    # Every write takes its budgets' locks before any row lock: one lock order, so a create
+    # (whose foreign key locks a parent) and an update can't deadlock. An approved call was
+    # authorised by people (and counted when it was held): no budget or gate holds it.
     approved = inv.approval is not None
-    limit = inv.policy.max_writes_per_minute
-    counted = limit is not None or (req.mp is not None and req.mp.burst is not None)
-    counted = counted and operation.changes_things
-    slot = budgets.reserve(principal, limit) if counted and not approved else None
+    charge = (
+        None
+        if approved or not operation.changes_things
+        else budgets.charge_for(
+            inv.policy, inv.context, req.tool, operation.counted_model, operation.using
+        )
+    )
     operation.measure()
     if (
         approved
@@ -152,10 +181,19 @@ def _execute(
             f"The approved write now matches {operation.affected} rows, more than the "
             f"{inv.approval.affected_rows} that were approved; nothing was changed. "
             "Ask again with a fresh preview.",
+            rule=f"approval:{inv.approval.pk}",
         )
-    need = None if approved else operation.approval_need()
+    escalations: tuple[str, ...] = ()
+    if charge is not None:
+        # A row budget's windows are the rows': locked after them, as every write does.
+        escalations = charge.admit(operation.affected, operation.counted_label, operation.ids)
+    if not approved:
+        check_previewed(inv, req.tool, operation.affected)
+    need = None if approved else operation.approval_need(escalations)
     if need is not None:
         result = hold(inv, operation, need)
+        if charge is not None:
+            charge.spend()  # a held call counts, as an executed one does
         event = record_invocation(inv, result)
         result["audit_id"] = event.id
         if req.idempotency_key:
@@ -164,8 +202,8 @@ def _execute(
     operation.validate()
     inv.changes = operation.execute()
     inv.affected_rows = operation.affected
-    if slot is not None:
-        slot.spend()
+    if charge is not None:
+        charge.spend()
     result = operation.result()
     event = record_invocation(inv, result)
     result["audit_id"] = event.id

@@ -30,12 +30,11 @@ from ormai_django.models import (
     ApprovalRequest,
     AuditEvent,
     IdempotencyRecord,
-    WriteBudget,
 )
 from ormai_django.tasks import expire_approvals as expire_approvals_task
 from sandbox_project.shop.models import Customer, Note, Order, Subscription
 from tests.factories import CustomerFactory, NoteFactory, OrderFactory, SubscriptionFactory
-from tests.support import database_state, event_of
+from tests.support import counted, database_state, event_of
 
 pytestmark = pytest.mark.django_db
 
@@ -186,8 +185,9 @@ def test_a_held_update_answers_pending_approval_and_changes_nothing():
     assert APPROVAL_ID.match(result["approval_id"])
     assert result["approvers_required"] == 1
     assert database_state() == before
-    # Held calls spend no write budget.
-    assert all(budget.recent == [] for budget in WriteBudget.objects.all())
+    # A held call counts against the rate limit as an executed one does (it is one call,
+    # of one row), so held requests can't flood the approval queue.
+    assert counted("rate:") == (1, 1)
 
     approval = ApprovalRequest.objects.get()
     assert approval.id == result["approval_id"]
@@ -795,7 +795,7 @@ def test_an_approved_where_update_runs_over_the_held_rows_that_still_match(confi
 
 
 def test_the_rate_limit_does_not_block_an_approved_call(configure):
-    configure(shop_policy([SEATS_NEED_ONE], limit=1))
+    configure(shop_policy([SEATS_NEED_ONE], limit=2))
     subscription = SubscriptionFactory(seats=1)
     customer = CustomerFactory(preferred_name="")
     approval = held(set_seats(subscription, 5))
@@ -807,15 +807,16 @@ def test_the_rate_limit_does_not_block_an_approved_call(configure):
     }
     assert execute({"name": "db.update", "arguments": rename}, AGENT)["outcome"] == "ok"
     limited = execute({"name": "db.update", "arguments": rename}, AGENT)
-    assert limited["error"]["code"] == "RATE_LIMITED"  # the agent's minute is spent
+    # The agent's minute is spent: the held call and the rename.
+    assert limited["error"]["code"] == "RATE_LIMITED"
 
     decided = approve(approval.id, "lee@example.com")
 
     assert decided["status"] == "executed", decided
     subscription.refresh_from_db()
     assert subscription.seats == 5
-    # The approved call spent nothing of the agent's budget either.
-    assert len(WriteBudget.objects.get(principal=AGENT.principal).recent) == 1
+    # The approved call spent nothing more: it counted once, when it was held.
+    assert counted("rate:") == (2, 2)
 
 
 # --- the chain and the signals ---------------------------------------------------------------

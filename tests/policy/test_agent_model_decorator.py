@@ -126,15 +126,18 @@ def test_decorator_burst_sets_the_burst_rule_and_write_class():
         writable_fields=["status"],
         burst={"max_calls": 3, "max_rows": 30, "per": per},
     ):
-        mp = PolicyBuilder().register_models([Order]).build().for_model(Order)
+        policy = PolicyBuilder().register_models([Order]).build()
+        mp = policy.for_model(Order)
 
     assert mp.writes.write_class == "burst"
     assert mp.writes.enabled
-    assert (mp.burst.model, mp.burst.max_calls, mp.burst.max_rows, mp.burst.per) == (
+    (burst,) = policy.budgets
+    assert (burst.model, burst.max_calls, burst.max_rows, burst.per, burst.on_exceed) == (
         Order,
         3,
         30,
         per,
+        "approve",
     )
 
 

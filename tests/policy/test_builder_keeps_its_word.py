@@ -79,15 +79,45 @@ def test_the_decorator_takes_a_burst_with_one_bound_too():
     assert callable(decorate)
 
 
-def test_two_bursts_for_one_model_are_refused_not_overwritten():
-    builder = (
+def test_two_bursts_for_one_model_both_apply_neither_overwrites_the_other():
+    policy = (
         PolicyBuilder()
         .register_models([Note])
         .enable_writes(models=[Note])
         .bounded_burst(model="Note", max_calls=3, per=timedelta(minutes=1))
-        .bounded_burst(model="Note", max_calls=30, per=timedelta(minutes=1))
+        .bounded_burst(model="Note", max_rows=30, per=timedelta(hours=1))
+        .build()
     )
-    with pytest.raises(PolicyConfigurationError, match="two different bursts"):
+
+    assert [(b.max_calls, b.max_rows, b.per) for b in policy.budgets_for("db.create", Note)] == [
+        (3, None, timedelta(minutes=1)),
+        (None, 30, timedelta(hours=1)),
+    ]
+
+
+def test_the_same_burst_given_twice_is_one_budget_counted_once():
+    burst = {"model": "Note", "max_calls": 3, "per": timedelta(minutes=1)}
+    policy = (
+        PolicyBuilder()
+        .register_models([Note])
+        .enable_writes(models=[Note])
+        .bounded_burst(**burst)
+        .bounded_burst(**burst)
+        .build()
+    )
+
+    assert len(policy.budgets) == 1
+
+
+def test_two_different_budgets_with_one_id_are_refused_not_overwritten():
+    builder = (
+        PolicyBuilder()
+        .register_models([Note])
+        .enable_writes(models=[Note])
+        .write_budget(scope="run", max_calls=3, id="run-cap")
+        .write_budget(scope="run", max_calls=30, id="run-cap")
+    )
+    with pytest.raises(PolicyConfigurationError, match="two different budgets have the id"):
         builder.build()
 
 

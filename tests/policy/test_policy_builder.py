@@ -9,7 +9,7 @@ from django.db import models
 from django.test.utils import isolate_apps
 
 from ormai_django import DEFAULT_DEV, DEFAULT_PROD, PolicyBuilder, PolicyConfigurationError
-from ormai_django.policy import ApprovalRule, BurstRule, Profile
+from ormai_django.policy import ApprovalRule, Budget, Profile
 from ormai_django.policy.resolution import ModelNameError, resolve_model
 from sandbox_project.shop.models import Customer, Note, Order, Subscription
 
@@ -412,10 +412,25 @@ def test_bounded_burst_stores_a_burst_rule_and_makes_writes_bursty():
     )
 
     mp = policy.for_model(Note)
-    assert mp.burst == BurstRule(model=Note, max_calls=20, max_rows=100, per=timedelta(minutes=1))
+    # A burst is a principal budget on the model that escalates to approval.
+    assert policy.budgets == (
+        Budget(
+            id="burst:principal:shop.Note:calls=20,rows=100/1m",
+            scope="principal",
+            max_calls=20,
+            max_rows=100,
+            per=timedelta(minutes=1),
+            on_exceed="approve",
+            model=Note,
+            model_label="shop.Note",
+            kind="burst",
+        ),
+    )
+    assert policy.budgets_for("db.update", Note) == policy.budgets
+    assert policy.budgets_for("db.update", Order) == ()
     assert mp.writes.write_class == "burst"
     assert mp.writes.enabled
-    assert policy.for_model(Order).burst is None
+    assert policy.for_model(Order).writes.write_class == "none"
 
 
 @pytest.mark.parametrize(
@@ -627,7 +642,7 @@ def test_policy_attributes_cannot_be_assigned():
     with pytest.raises(dataclasses.FrozenInstanceError):
         policy.approval_rules[0].approvers = 0
     with pytest.raises(dataclasses.FrozenInstanceError):
-        policy.for_model(Note).burst.max_calls = 10**6
+        policy.budgets[0].max_calls = 10**6
 
 
 def test_policy_collections_are_immutable():
@@ -686,7 +701,8 @@ def test_build_twice_gives_equal_policies_without_duplicated_rules():
     assert first == second
     assert first is not second
     assert len(second.approval_rules) == 2
-    assert second.for_model(Note).burst == first.for_model(Note).burst
+    assert second.budgets == first.budgets
+    assert len(second.budgets) == 1  # the burst, once
 
 
 # --- configuration errors -------------------------------------------------------------

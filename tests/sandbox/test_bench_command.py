@@ -48,6 +48,11 @@ def assert_full_report(output):
     assert re.search(r"db\.update 300 rows \(where\)" + RATIO_LINE + r"\s+<= 10\.0x", output)
     assert re.search(r"^db\.update 1 row \(sandbox policy\)\s+6\s+<= 6\s+ok$", output, re.M)
     assert re.search(r"^db\.update 1 row \+ idempotency key\s+8\b", output, re.MULTILINE)
+    # Three budgets (rate limit, run, tenant) cost no statement more than one, first write too.
+    assert re.search(r"^db\.update 1 row, three budgets\s+6\s+<= 6\s+ok$", output, re.M)
+    assert re.search(
+        r"^db\.update 1 row, three budgets, first write\s+6\s+<= 6\s+ok$", output, re.M
+    )
 
 
 @pytest.mark.slow

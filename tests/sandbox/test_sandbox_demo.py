@@ -11,10 +11,11 @@ from django.core.management.base import CommandError
 from django.urls import reverse
 from django.utils import timezone
 
-from ormai_django.models import ApprovalRequest, AuditEvent, IdempotencyRecord, WriteBudget
+from ormai_django.models import ApprovalRequest, AuditEvent, BudgetWindow, IdempotencyRecord
 from ormai_django.policy.loading import get_policy
 from sandbox_project.shop.management.commands import demo_agent
 from sandbox_project.shop.models import Customer, Note, Order, Subscription
+from tests.support import counted
 
 pytestmark = pytest.mark.django_db
 
@@ -400,11 +401,18 @@ def test_demo_rate_limit_trips_a_second_agent_and_counts_only_writes_that_ran():
     sync = AuditEvent.objects.get(id=result["audit_id"]).principal
     synced = [step(steps, number)[1]["id"] for number in SYNC_WRITES]
     assert len(set(synced)) == SANDBOX_WRITES_PER_MINUTE and arguments["id"] not in synced
-    assert len(WriteBudget.objects.get(principal=sync).recent) == SANDBOX_WRITES_PER_MINUTE
-    # Of the support bot's 7 write calls 3 ran: a dry run, 2 denials and a replay spend nothing.
-    assert len(WriteBudget.objects.get(principal="agent:support-bot").recent) == 3
+    assert rate_counted(sync) == SANDBOX_WRITES_PER_MINUTE
+    # Of the support bot's 7 write calls before act 3, 3 ran: a dry run, 2 denials and a
+    # replay spend nothing. Act 3 holds 2 of its calls (the upgrade, the erasure), which
+    # count too; the retry of the upgrade is a replay.
+    assert rate_counted("agent:support-bot") == 3 + 2
     narration = step(steps, SYNC_WRITES[0])[0]["narration"]
     assert "sent 7 write calls in this run and 3 of them count" in narration
+
+
+def rate_counted(principal):
+    """The write calls the sandbox's rate limit counted for ``principal``."""
+    return counted("rate:", scope_key=principal)[0]
 
 
 def held_requests(steps):
@@ -483,7 +491,7 @@ def test_demo_leaves_three_held_calls_pending_with_their_approvers_and_why():
 @pytest.mark.slow
 def test_demo_burst_is_one_update_of_more_notes_than_the_burst_row_bound():
     seed("--reset")
-    bound = get_policy().for_model(Note).burst
+    (bound,) = [b for b in get_policy().budgets_for("db.update", Note) if b.kind == "burst"]
 
     steps = parse_steps(run_demo())
 
@@ -494,8 +502,8 @@ def test_demo_burst_is_one_update_of_more_notes_than_the_burst_row_bound():
     approval = ApprovalRequest.objects.get(pk=result["approval_id"])
     assert approval.affected_rows == matching.count()
     assert f"{bound.max_rows} rows" in approval.why_held
-    # The retention agent's rate limit was fresh: a held call spends none of it.
-    assert WriteBudget.objects.get(principal=approval.principal).recent == []
+    # The retention agent's rate limit was fresh: the held call is the one call it counts.
+    assert rate_counted(approval.principal) == 1
 
 
 @pytest.mark.slow
@@ -583,7 +591,8 @@ def test_demo_runs_again_at_once_without_a_new_seed():
         for steps in (first, second)
     }
     assert len(keys) == len(sync_principals) == 2
-    assert len(WriteBudget.objects.get(principal="agent:support-bot").recent) == 6
+    # Each run: 3 writes that ran and 2 held calls (the retry of the upgrade is a replay).
+    assert rate_counted("agent:support-bot") == 10
     # Each run holds its own three requests; none of the first run's was replayed or decided.
     assert "idempotent_replay" not in step(second, UPGRADE)[2]
     held = [step(steps, number)[2]["approval_id"] for steps in (first, second) for number in HELD]
@@ -647,7 +656,7 @@ def test_demo_without_seed_data_says_to_seed_first_and_calls_nothing():
         run_demo()
 
     assert not AuditEvent.objects.exists()
-    assert not WriteBudget.objects.exists()
+    assert not BudgetWindow.objects.exists()
     assert not any(model.objects.exists() for model in SHOP_MODELS)
 
 
@@ -687,7 +696,8 @@ def test_seed_has_a_tenant_7_prospect_whose_delete_cascades_into_nothing():
 
 def test_seed_gives_tenant_7_more_live_notes_than_one_burst_may_touch():
     seed("--reset")
-    bound = get_policy().for_model(Note).burst.max_rows
+    (burst,) = [b for b in get_policy().budgets_for("db.update", Note) if b.kind == "burst"]
+    bound = burst.max_rows
 
     assert Note.objects.filter(tenant_id=7, deleted_at__isnull=True).count() > bound
 

@@ -10,7 +10,7 @@ from django.db.models import signals
 from django.utils import timezone
 
 from ormai_django import DEFAULT_PROD, PolicyBuilder, ToolContext
-from ormai_django.models import IdempotencyRecord, WriteBudget
+from ormai_django.models import BudgetWindow, IdempotencyRecord
 from sandbox_project.shop.models import Customer, Note, Order, Subscription
 from tests.factories import CustomerFactory, NoteFactory, OrderFactory, SubscriptionFactory
 from tests.support import call_tool, event_of
@@ -31,7 +31,7 @@ def everything():
     for model in (Customer, Subscription, Order, Note):
         state[model._meta.label] = list(model._base_manager.order_by("pk").values())
         state[f"{model._meta.label} history"] = list(model.history.order_by("history_id").values())
-    state["budgets"] = list(WriteBudget.objects.values())
+    state["budgets"] = list(BudgetWindow.objects.values())
     state["idempotency"] = list(IdempotencyRecord.objects.values())
     return state
 

@@ -7,10 +7,10 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from ormai_django import ToolContext, execute
-from ormai_django.models import AuditEvent, IdempotencyRecord, WriteBudget
+from ormai_django.models import AuditEvent, IdempotencyRecord
 from sandbox_project.shop.models import Customer, Note
 from tests.factories import CustomerFactory, NoteFactory, OrderFactory
-from tests.support import call_tool, database_state, event_of, shop_writes
+from tests.support import age_windows, call_tool, database_state, event_of, shop_writes
 
 pytestmark = pytest.mark.django_db
 
@@ -282,10 +282,7 @@ def test_a_refused_call_is_not_stored_so_its_key_is_free_for_the_fixed_call(data
 
 def age_budget(principal, seconds):
     """Move the principal's recorded writes ``seconds`` into the past."""
-    budget = WriteBudget.objects.get(principal=principal)
-    WriteBudget.objects.filter(principal=principal).update(
-        recent=[t - seconds for t in budget.recent]
-    )
+    age_windows(seconds, scope="principal", scope_key=principal)
 
 
 def test_a_retry_after_rate_limited_runs_for_real():
@@ -355,20 +352,20 @@ def test_every_write_tool_counts_against_the_same_budget():
 def test_the_minute_slides_writes_older_than_a_minute_stop_counting():
     customer = CustomerFactory(preferred_name="")
     policy = retry_policy(rate_limit=2)
-    for name in ("A", "B"):
-        assert rename(customer, name, policy=policy)["outcome"] == "ok"
+    assert rename(customer, "A", policy=policy)["outcome"] == "ok"
+    age_budget(AGENT.principal, 30)  # A was made 30 seconds ago
+    assert rename(customer, "B", policy=policy)["outcome"] == "ok"
     assert rename(customer, "C", policy=policy)["error"]["code"] == "RATE_LIMITED"
-    # Only the oldest write leaves the window.
-    budget = WriteBudget.objects.get(principal=AGENT.principal)
-    oldest, newest = sorted(budget.recent)
-    WriteBudget.objects.filter(pk=budget.pk).update(recent=[oldest - 61, newest])
+    # Half a minute on: A leaves the window, B doesn't.
+    age_budget(AGENT.principal, 31)
 
     allowed = rename(customer, "C", policy=policy)
     limited = rename(customer, "D", policy=policy)
 
     assert allowed["outcome"] == "ok", allowed
     assert limited["error"]["code"] == "RATE_LIMITED"
-    assert 1 <= limited["error"]["retry_after"] <= 60
+    # B frees its place about 29 seconds from now (a slice of a second late at most).
+    assert 28 <= limited["error"]["retry_after"] <= 31
 
 
 def test_another_principal_has_its_own_budget():
@@ -383,11 +380,11 @@ def test_another_principal_has_its_own_budget():
     assert Customer.objects.get(pk=customer.pk).preferred_name == "C"
 
 
-def test_dry_runs_denials_errors_and_replays_spend_no_budget():
+def test_dry_runs_denials_errors_and_replays_spend_no_budget_but_a_held_call_does():
     customer = CustomerFactory(preferred_name="")
     order = OrderFactory(customer=customer)
-    policy = retry_policy(rate_limit=2, max_affected_rows=1)
-    first = rename(customer, "A", key="k-1", policy=policy)  # spends 1 of 2
+    policy = retry_policy(rate_limit=3, max_affected_rows=1)
+    first = rename(customer, "A", key="k-1", policy=policy)  # spends 1 of 3
     assert first["outcome"] == "ok", first
     OrderFactory(customer=customer)
     not_spending = [
@@ -420,7 +417,7 @@ def test_dry_runs_denials_errors_and_replays_spend_no_budget():
             where={"customer": customer.id},
             data={"status": "paid"},
             reason=REASON,
-        ),  # 2 rows > max_affected_rows=1: held for approval
+        ),  # 2 rows > max_affected_rows=1: held for approval, which spends 1 of 3
         call_tool(
             "db.update",
             AGENT,

@@ -7,7 +7,7 @@ from django.db import connection
 from django.utils import timezone
 
 from ormai_django import DEFAULT_PROD, PolicyBuilder, ToolContext
-from ormai_django.models import AuditEvent, IdempotencyRecord, WriteBudget
+from ormai_django.models import AuditEvent, BudgetWindow, IdempotencyRecord
 from sandbox_project.shop.models import Customer, Note, Order, Subscription
 from tests.factories import CustomerFactory, NoteFactory, OrderFactory, SubscriptionFactory
 from tests.support import call_tool, database_state, event_of
@@ -660,7 +660,7 @@ def ledger_state():
     return {
         **database_state(),
         "idempotency": list(IdempotencyRecord.objects.values()),
-        "budgets": list(WriteBudget.objects.values()),
+        "budgets": list(BudgetWindow.objects.values()),
         "executed": AuditEvent.objects.filter(outcome="ok").count(),
     }
 

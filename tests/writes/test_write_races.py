@@ -1,7 +1,7 @@
 """Writes racing each other on PostgreSQL: idempotent retries, rate limits, overlapping rows.
 
 Every test starts real threads together (a Barrier), each with its own database
-connection, so the row locks, unique constraints and the WriteBudget lock are
+connection, so the row locks, unique constraints and the BudgetWindow locks are
 what keeps the results exact. SQLite serialises writers, so these run only in
 the PostgreSQL pass (``ORMAI_DB=postgres``).
 """
@@ -13,9 +13,10 @@ import pytest
 from django.db import connection
 
 from ormai_django import DEFAULT_PROD, PolicyBuilder, ToolContext, execute
-from ormai_django.models import AuditEvent, IdempotencyRecord, WriteBudget
+from ormai_django.models import AuditEvent, IdempotencyRecord
 from sandbox_project.shop.models import Customer, Note, Order
 from tests.factories import CustomerFactory, NoteFactory, OrderFactory
+from tests.support import counted
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
@@ -166,7 +167,7 @@ def test_twelve_simultaneous_retries_of_an_update_change_the_row_once():
     ]
     assert_one_write_and_replays(results, event)
     # Replays spend no budget: one write was made.
-    assert len(WriteBudget.objects.get(principal="agent:retrier").recent) == 1
+    assert counted("rate:", scope_key="agent:retrier")[0] == 1
 
 
 # --- the rate limit --------------------------------------------------------------------
@@ -203,7 +204,7 @@ def test_sixteen_simultaneous_writes_under_a_limit_of_five_admit_exactly_five():
         for denied in (r for r in results if r["outcome"] == "denied"):
             assert isinstance(denied["error"]["retry_after"], int)
             assert 1 <= denied["error"]["retry_after"] <= 60
-        assert len(WriteBudget.objects.get(principal=principal).recent) == 5
+        assert counted("rate:", scope_key=principal)[0] == 5
         ids = [c.id for c in customers]
         renamed = Customer.history.filter(id__in=ids, history_type="~")
         created = Note.history.filter(customer_id__in=ids, history_type="+")
@@ -238,7 +239,7 @@ def test_two_principals_writing_at_once_each_get_their_own_budget():
     for context in contexts:
         mine = [r for (_, ctx), r in zip(calls, results, strict=True) if ctx is context]
         assert outcomes(mine) == {("ok", None): 3, ("denied", "RATE_LIMITED"): 5}
-        assert len(WriteBudget.objects.get(principal=context.principal).recent) == 3
+        assert counted("rate:", scope_key=context.principal)[0] == 3
     history = Customer.history.filter(id__in=[c.id for c in customers], history_type="~")
     assert history.count() == 6
 
@@ -332,9 +333,9 @@ def test_updates_whose_rows_move_between_filters_conflict_but_never_fail_otherwi
 
 
 def test_creating_notes_while_updating_their_customer_never_deadlocks():
-    """Updates lock their rows and then the principal's budget; a create takes the budget
-    and then (its foreign key) a share lock on the parent row. Both at once must still
-    end in ok, not in a database error."""
+    """Every write takes its budget windows' locks before any row lock; a create then takes
+    (its foreign key) a share lock on the parent row, an update the row's own lock. Both at
+    once must still end in ok, not in a database error."""
     customer = CustomerFactory(preferred_name="")
     calls = []
     for i in range(8):
@@ -357,7 +358,7 @@ def test_creating_notes_while_updating_their_customer_never_deadlocks():
     assert outcomes(results) == {("ok", None): 16}
     assert Note.objects.filter(customer=customer).count() == 8
     assert Customer.history.filter(id=customer.id, history_type="~").count() == 8
-    assert len(WriteBudget.objects.get(principal=AGENT.principal).recent) == 16
+    assert counted("rate:", scope_key=AGENT.principal)[0] == 16
 
 
 def test_soft_deleting_notes_while_another_agent_edits_them_leaves_one_consistent_story():

@@ -12,6 +12,9 @@
   django-simple-history (which writes its history row). Target: at most 3x.
 - The SQL statements of one single-row audited update under the sandbox's own policy
   (reason required, a rate limit): target at most 6; and the same with an idempotency key.
+- The same update under three budgets (the sandbox's rate limit, a run budget and a
+  tenant budget): target at most 6, for a principal's later writes and for its first
+  (each budget window is created by the same statement that locks it).
 
 The history table is kept stationary. Before the bulk cases, every bench order gets
 ``--history-depth`` history rows (3 by default: an order's created, paid, shipped), and after
@@ -26,6 +29,7 @@ docs/writes.md). ``--history-depth`` measures that directly.
 from __future__ import annotations
 
 import itertools
+from datetime import timedelta
 from typing import Any
 
 from django.utils import timezone
@@ -33,7 +37,9 @@ from django.utils import timezone
 from ormai_django.approvals import approve
 from ormai_django.context import ToolContext
 from ormai_django.orm.history import write_history
+from ormai_django.policy.builder import PolicyBuilder
 from ormai_django.policy.loading import get_policy
+from ormai_django.policy.profiles import DEFAULT_PROD
 from ormai_django.rollback import rollback_audit_id
 from ormai_django.runtime import execute
 from sandbox_project.shop.bench.cases import Bench, Case, StatementCase, bench_policy
@@ -182,12 +188,28 @@ def write_cases(bench: Bench) -> list[Case]:
     ]
 
 
+def three_budgets_policy() -> Any:
+    """The bench's write rules under three budgets: a rate limit per principal, a run budget
+    and a tenant budget, with bounds the bench never reaches."""
+    return (
+        PolicyBuilder(DEFAULT_PROD)
+        .register_models(["shop.Customer"])
+        .tenant_scope("tenant_id")
+        .enable_writes(writable_fields={"Customer": ["preferred_name"]})
+        .max_writes_per_minute(1_000_000)
+        .write_budget(scope="run", max_calls=1_000_000, max_rows=1_000_000)
+        .write_budget(scope="tenant", max_rows=1_000_000, per=timedelta(days=1))
+        .build()
+    )
+
+
 def write_statement_cases(bench: Bench) -> list[StatementCase]:
     pk = bench.customer_ids[1]
     context = ToolContext(principal="agent:ormai-bench-counted", tenant_id=7, run_id="bench")
     keys = itertools.count()
+    budgeted = three_budgets_policy()
 
-    def update(**extra: Any) -> Any:
+    def update(policy: Any = None, who: ToolContext = context, **extra: Any) -> Any:
         def call() -> dict[str, Any]:
             arguments = {
                 "model": "Customer",
@@ -196,11 +218,19 @@ def write_statement_cases(bench: Bench) -> list[StatementCase]:
                 "reason": "bench: count the statements",
                 **extra,
             }
-            return execute({"name": "db.update", "arguments": arguments}, context, get_policy())
+            return execute(
+                {"name": "db.update", "arguments": arguments}, who, policy or get_policy()
+            )
 
         return call
 
-    update()()  # the principal's first write creates its budget row; count a steady state
+    def first_write() -> dict[str, Any]:
+        n = next(keys)
+        newcomer = ToolContext(principal=f"agent:bench-new-{n}", tenant_id=7, run_id=f"new-{n}")
+        return update(budgeted, newcomer)()
+
+    update()()  # as in production, count a principal's later writes
+    update(budgeted)()
     return [
         StatementCase(
             "db.update 1 row (sandbox policy)", update(), target=UPDATE_STATEMENTS_TARGET
@@ -208,5 +238,13 @@ def write_statement_cases(bench: Bench) -> list[StatementCase]:
         StatementCase(
             "db.update 1 row + idempotency key",
             lambda: update(idempotency_key=f"bench-{next(keys)}")(),
+        ),
+        StatementCase(
+            "db.update 1 row, three budgets", update(budgeted), target=UPDATE_STATEMENTS_TARGET
+        ),
+        StatementCase(
+            "db.update 1 row, three budgets, first write",
+            first_write,
+            target=UPDATE_STATEMENTS_TARGET,
         ),
     ]

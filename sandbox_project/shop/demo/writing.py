@@ -31,13 +31,15 @@ def first_name(row: dict[str, Any]) -> str:
 
 def write_tally(run: DemoRun, principal: str) -> tuple[int, int]:
     """(write calls ``principal`` sent in this run, how many the rate limit counts):
-    only writes that ran count; dry runs, denials, errors and replays don't."""
+    writes that ran or were held count; dry runs, denials, errors and replays don't."""
     sent = counted = 0
     for who, call, result in zip(run.principals, run.calls, run.results, strict=True):
         if who != principal or not isinstance(call, dict) or call["name"] not in WRITE_TOOLS:
             continue
         sent += 1
-        counted += result["outcome"] == "ok" and not result.get("idempotent_replay")
+        counted += result["outcome"] in ("ok", "pending_approval") and not result.get(
+            "idempotent_replay"
+        )
     return sent, counted
 
 
@@ -120,10 +122,11 @@ def write_steps(facts: HostFacts) -> list[Step]:
         sent, counted = write_tally(run, CONTEXT.principal)
         return (
             f"Rate limit: the policy allows {limit} writes a minute per principal. The support "
-            f"bot sent {sent} write calls in this run and {counted} of them count (dry runs, "
-            "denials and replays don't). So as not to spend its budget (the demo can run "
-            "again at once), a second agent trips the limit: a CRM sync with its own "
-            f"principal, named after this run's start, fills in preferred names, {limit} "
+            f"bot sent {sent} write calls in this run and {counted} of them count (held calls "
+            "count too; dry runs, denials and replays don't). So as not to spend its budget "
+            "(the demo can run again at once), a second agent trips the limit: a CRM sync "
+            "with its own principal, named after this run's start, fills in preferred names, "
+            f"{limit} "
             f"writes in a row. Write 1 of {limit}:"
         )
 
