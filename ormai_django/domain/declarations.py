@@ -37,6 +37,12 @@ class DomainTool:
     def provider_name(self) -> str:
         return names.provider_name(self.name)
 
+    def models(self) -> list[Any]:
+        """The model classes of ``writes`` (the app registry must be ready)."""
+        from django.apps import apps  # the registry only: importing this module loads no model
+
+        return [ref if isinstance(ref, type) else apps.get_model(ref) for ref in self.writes]
+
     @property
     def changes_things(self) -> bool:
         """Whether a call changes anything (rows, or the world outside): such a call needs

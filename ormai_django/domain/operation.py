@@ -132,8 +132,7 @@ class DomainOperation(WriteOperation):
         """The models of ``writes=[...]``, each registered by the policy (so tenant scope and
         soft delete are known for what the tool touches)."""
         found = []
-        for ref in self.tool.writes:
-            model = ref if isinstance(ref, type) else apps.get_model(ref)
+        for model in self.tool.models():
             if self.policy.for_model(model) is None:
                 raise ToolDenied(
                     codes.TOOL_NOT_ALLOWED,

@@ -12,7 +12,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from django.apps import apps
 from django.db import transaction
 
 from ormai_django import codes
@@ -111,11 +110,10 @@ def compensate(
         dry_run=dry_run,
         policy=policy,
     )
-    models_ = [ref if isinstance(ref, type) else apps.get_model(ref) for ref in tool.writes]
     try:
         with transaction.atomic(using=using):
             value, capture = run_captured(
-                tool, call, lambda: tool.compensate(call, original), models_, using
+                tool, call, lambda: tool.compensate(call, original), tool.models(), using
             )
             if dry_run:
                 transaction.set_rollback(True, using=using)
