@@ -241,16 +241,19 @@ def _outcome(
                     codes.POLICY_NOT_CONFIGURED,
                     "The host's ormai_django policy is not configured; no tool can run.",
                 ) from None
-        launched = policy.for_context(ctx)
-        if launched is not policy:
-            check_launched(policy, launched, spec.name, arguments)
-            policy = launched
         invocation = Invocation(
             spec.name, arguments, ctx, policy, started=started, approval=approval
         )
         invocation.caused_by = caused_by
         invocation.deciding = deciding
         invocation.check_budgets = check_budgets
+        if writes and not deciding and approval is None:
+            # Beside the live policy, before it acts: both judge the same rows.
+            invocation.shadow_verdict = shadow_verdict(spec.name, arguments, ctx)
+        launched = policy.for_context(ctx)
+        if launched is not policy:
+            check_launched(policy, launched, spec.name, arguments)
+            policy = invocation.policy = launched
         if not policy.allows_tool(spec.name):
             raise ToolDenied(
                 codes.TOOL_NOT_ALLOWED,
@@ -265,9 +268,6 @@ def _outcome(
             # Looking is allowed; the look itself is counted and audited, so it isn't taken.
             result: dict[str, Any] = {"outcome": "ok"}
         else:
-            if writes and not deciding and approval is None:
-                # Beside the live policy, before it acts: both judge the same rows.
-                invocation.shadow_verdict = shadow_verdict(spec.name, arguments, ctx)
             result = spec.handler(invocation)
     except ToolError as exc:
         result = {"outcome": exc.outcome, "error": exc.as_error()}

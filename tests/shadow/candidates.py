@@ -1,0 +1,26 @@
+"""Policies the shadow tests run live and as candidates (named by dotted path in settings)."""
+
+from tests.support import shop_writes
+
+
+def live():
+    """Customer, Order and Note open to writes with their usual fields."""
+    return shop_writes().build()
+
+
+def tighter():
+    """Every update of a customer waits for a human."""
+    return (
+        shop_writes()
+        .require_approval(tool="db.update", model="Customer", id="customer-updates")
+        .build()
+    )
+
+
+def looser():
+    """The VIP flag becomes writable too."""
+    return shop_writes().enable_writes(writable_fields={"Customer": ["is_vip"]}).build()
+
+
+def broken():
+    raise RuntimeError("this candidate was left half-written")
