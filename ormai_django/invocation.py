@@ -42,6 +42,9 @@ class Invocation:
     deciding: bool = False
     # Whether a decision reads the budgets' windows (a replay of old calls doesn't).
     check_budgets: bool = True
+    # Whether a decision counts the row of a by-id write (a live shadow takes it as one: the
+    # live call finds out whether it exists).
+    count_by_id: bool = True
     # The shadow policy's verdict (ORMAI["SHADOW_POLICY"]), for the audit row.
     shadow_verdict: Any = None
 

@@ -124,7 +124,9 @@ def shadow_verdict(tool: str, arguments: dict[str, Any], context: ToolContext) -
         return None
     try:
         shadow = get_shadow_policy()
-        result = decide_call({"name": tool, "arguments": arguments}, context, shadow)
+        result = decide_call(
+            {"name": tool, "arguments": arguments}, context, shadow, count_by_id=False
+        )
     except Exception as exc:
         return broken_verdict(exc)
     if (result.get("error") or {}).get("code") == codes.INTERNAL_ERROR:
@@ -192,7 +194,12 @@ def run_call(
 
 
 def decide_call(
-    call: Any, context: ToolContext, policy: Policy | None = None, *, check_budgets: bool = True
+    call: Any,
+    context: ToolContext,
+    policy: Policy | None = None,
+    *,
+    check_budgets: bool = True,
+    count_by_id: bool = True,
 ) -> dict[str, Any]:
     """What ``policy`` would answer to ``call``, deciding only: the same pipeline up to the
     approval gate, with nothing executed, locked, spent or audited. A write comes back
@@ -200,9 +207,17 @@ def decide_call(
     ``approvers_required``, ``rule_ids``, ``why_held``; no approval is stored), ``denied``
     or ``error`` as it would; a read runs as a read (it changes nothing either).
     ``check_budgets=False`` leaves the budgets out (a replay of old calls: today's windows
-    say nothing about then). Used by ``ormai_django.testing`` and shadow policies."""
+    say nothing about then); ``count_by_id=False`` takes a by-id update or delete as one row
+    without reading it (the live call beside it does). Used by ``ormai_django.testing`` and
+    shadow policies."""
     result, *_ = _outcome(
-        call, context, policy, time.perf_counter(), deciding=True, check_budgets=check_budgets
+        call,
+        context,
+        policy,
+        time.perf_counter(),
+        deciding=True,
+        check_budgets=check_budgets,
+        count_by_id=count_by_id,
     )
     return result
 
@@ -217,6 +232,7 @@ def _outcome(
     caused_by: Any = None,
     deciding: bool = False,
     check_budgets: bool = True,
+    count_by_id: bool = True,
 ) -> tuple[dict[str, Any], Invocation | None, str, Any, bool]:
     """The call's result before it is audited, with what the audit row needs: the
     invocation (None when the call never got that far), the tool's name, the arguments,
@@ -247,6 +263,7 @@ def _outcome(
         invocation.caused_by = caused_by
         invocation.deciding = deciding
         invocation.check_budgets = check_budgets
+        invocation.count_by_id = count_by_id
         if writes and not deciding and approval is None:
             # Beside the live policy, before it acts: both judge the same rows.
             invocation.shadow_verdict = shadow_verdict(spec.name, arguments, ctx)

@@ -46,8 +46,12 @@ class ShadowReport:
     undecided: Counter = field(default_factory=Counter)
 
     def add(self, event: Any, live: dict[str, Any], candidate: dict[str, Any]) -> None:
+        if live["verdict"] == "error":
+            # The call itself failed (malformed, a row not found): no policy decided it.
+            self.skipped["calls that failed live"] += 1
+            return
         self.compared += 1
-        if candidate["verdict"] == "error" and live["verdict"] != "error":
+        if candidate["verdict"] == "error":
             self.undecided[candidate.get("code") or "error"] += 1
             return
         same = live["verdict"] == candidate["verdict"] and (

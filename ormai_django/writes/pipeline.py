@@ -96,7 +96,10 @@ def decide(inv: Invocation, operation: WriteOperation) -> dict[str, Any]:
     not the history); a domain tool's function doesn't run (its rows count as none)."""
     req = operation.req
     operation.prepare()
-    operation.count()
+    if inv.count_by_id or req.where is not None or req.tool == "db.create":
+        operation.count()
+    else:
+        operation.affected = 1
     escalations: tuple[str, ...] = ()
     if inv.check_budgets and operation.changes_things:
         refusal, escalations = budgets.foresee(
