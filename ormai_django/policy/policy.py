@@ -99,11 +99,17 @@ class Policy:
     # Indexes of ``models``, built by the policy itself.
     _by_name: Mapping[str, ModelPolicy | None] = dc_field(init=False, repr=False, compare=False)
     _by_model: Mapping[type, ModelPolicy] = dc_field(init=False, repr=False, compare=False)
+    # Whether some write or domain tool is soft-launched (asked on every call).
+    _launched: bool = dc_field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         by_name, by_model = model_indexes(self.models)
         object.__setattr__(self, "_by_name", by_name)
         object.__setattr__(self, "_by_model", by_model)
+        launched = any(mp.writes.launch is not None for mp in self.models) or any(
+            rules.launch is not None for rules in self.domain_tools.values()
+        )
+        object.__setattr__(self, "_launched", launched)
 
     def for_model(self, model: type[models.Model]) -> ModelPolicy | None:
         """The rules of a model class, or ``None`` when the model isn't registered."""
@@ -201,9 +207,7 @@ class Policy:
     @property
     def soft_launched(self) -> bool:
         """Whether some write or domain tool is open to a launch group only."""
-        return any(mp.writes.launch is not None for mp in self.models) or any(
-            rules.launch is not None for rules in self.domain_tools.values()
-        )
+        return self._launched
 
     def for_context(self, context: Any) -> Policy:
         """This policy as ``context`` sees it: the writes and domain tools of a soft launch

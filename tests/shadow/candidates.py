@@ -24,3 +24,30 @@ def looser():
 
 def broken():
     raise RuntimeError("this candidate was left half-written")
+
+
+def refunds_live():
+    """Refunds run freely."""
+    return (
+        shop_writes()
+        .register_models(["shop.Refund"])
+        .allow_tools(["shop.refund_order"])
+        .require_approval(tool="db.update", model="Order", id="order-updates")
+        .build()
+    )
+
+
+def refunds_held():
+    """Refunds over 10.00 wait for a person."""
+    return (
+        shop_writes()
+        .register_models(["shop.Refund"])
+        .allow_tools(["shop.refund_order"])
+        .require_approval(tool="db.update", model="Order", id="order-updates")
+        .require_approval(
+            tool="shop.refund_order",
+            when=lambda call: call.data["amount_cents"] > 1000,
+            id="big-refunds",
+        )
+        .build()
+    )
