@@ -16,6 +16,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from asgiref.sync import sync_to_async
+from django.db import transaction
 
 from ormai_django import codes
 from ormai_django.audit import call_for_ledger, ledger_json, record_event, record_invocation
@@ -122,11 +123,18 @@ def shadow_verdict(tool: str, arguments: dict[str, Any], context: ToolContext) -
     a shadow policy that fails is logged and recorded, never raised."""
     if not ormai_settings.SHADOW_POLICY:
         return None
+    call = {"name": tool, "arguments": arguments}
     try:
         shadow = get_shadow_policy()
-        result = decide_call(
-            {"name": tool, "arguments": arguments}, context, shadow, count_by_id=False
-        )
+        if not transaction.get_connection().in_atomic_block:
+            result = decide_call(call, context, shadow, count_by_id=False)
+        else:
+            # Inside the host's transaction, a statement of the shadow's that fails must not
+            # spoil it for the live call: the shadow decides in a savepoint.
+            with transaction.atomic():
+                result = decide_call(call, context, shadow, count_by_id=False)
+                if result.get("outcome") == "error":
+                    transaction.set_rollback(True)
     except Exception as exc:
         return broken_verdict(exc)
     if (result.get("error") or {}).get("code") == codes.INTERNAL_ERROR:

@@ -51,3 +51,20 @@ def refunds_held():
         )
         .build()
     )
+
+
+def _queries_a_missing_table(call):
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT 1 FROM ormai_no_such_table")
+    return True
+
+
+def failing_sql():
+    """An approval rule whose when() runs a statement the database refuses."""
+    return (
+        shop_writes()
+        .require_approval(tool="db.update", model="Customer", when=_queries_a_missing_table)
+        .build()
+    )

@@ -220,3 +220,17 @@ def test_a_broken_shadow_policy_never_breaks_the_live_call(caplog):
         assert execute(rename(customer, "B"), BOT, policy=candidates.live())["outcome"] == "ok"
     report = recorded(since=timedelta(days=1)).as_dict()
     assert report["skipped"] == {"shadow policy unavailable": 2}
+
+
+def test_a_shadow_statement_that_fails_does_not_spoil_the_hosts_transaction():
+    # The test runs inside a transaction, as a host with ATOMIC_REQUESTS does.
+    customer = CustomerFactory(tenant_id=7)
+    with with_shadow("tests.shadow.candidates.failing_sql"):
+        result = execute(rename(customer), BOT, policy=candidates.live())
+    assert result["outcome"] == "ok", result
+    customer.refresh_from_db()
+    assert customer.preferred_name == "Annie"
+    assert AuditEvent.objects.get(id=result["audit_id"]).shadow_verdict["verdict"] in (
+        "held",  # a when() that can't decide holds (fail closed)
+        "unavailable",  # PostgreSQL: the savepoint is rolled back
+    )
