@@ -21,13 +21,16 @@ offers them as the fixture ``ormai_policy_assert``.
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.db import DEFAULT_DB_ALIAS, transaction
 
-from ormai_django.context import ToolContext
-from ormai_django.policy.policy import Policy
-from ormai_django.runtime import decide_call, execute
+if TYPE_CHECKING:
+    from ormai_django.context import ToolContext
+    from ormai_django.policy.policy import Policy
+
+# The runtime is imported when an assertion runs: pytest loads this package's plugin before
+# Django is set up, so nothing here may load models at import time.
 
 __all__ = ["assert_allows", "assert_denies", "assert_held", "evaluate"]
 
@@ -46,6 +49,8 @@ def evaluate(
 ) -> dict[str, Any]:
     """The result ``policy`` gives ``call`` (``execute``'s), with everything it did undone
     (``decide_only``: decided, nothing done)."""
+    from ormai_django.runtime import decide_call, execute
+
     if decide_only:
         return decide_call(call, context, policy)
     result: dict[str, Any] = {}

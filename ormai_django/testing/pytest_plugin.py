@@ -45,7 +45,6 @@ class PolicyAssertions:
 
 
 @pytest.fixture
-def ormai_policy_assert(request: pytest.FixtureRequest) -> PolicyAssertions:
+def ormai_policy_assert(db: Any) -> PolicyAssertions:
     """The policy assertions, with database access (pytest-django's ``db``)."""
-    request.getfixturevalue("db")
     return PolicyAssertions()

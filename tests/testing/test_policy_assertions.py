@@ -128,3 +128,56 @@ def test_the_pytest_plugin_is_registered_under_pytest11():
     from ormai_django.testing import pytest_plugin
 
     assert callable(pytest_plugin.ormai_policy_assert)
+
+
+def test_the_plugin_imports_before_django_is_set_up():
+    # pytest loads pytest11 plugins before pytest-django configures Django.
+    import os
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if k != "DJANGO_SETTINGS_MODULE"}
+    code = "import ormai_django.testing.pytest_plugin, ormai_django.testing"
+    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+
+
+@pytest.mark.slow
+def test_a_project_test_gets_the_fixture_from_the_plugin(tmp_path):
+    import subprocess
+    import sys
+
+    repo = Path(__file__).parents[2]
+    test_file = tmp_path / "test_project_policy.py"
+    test_file.write_text(
+        "from ormai_django import ToolContext\n"
+        "from tests.factories import CustomerFactory\n\n"
+        "def test_vip_flag(ormai_policy_assert):\n"
+        "    c = CustomerFactory(tenant_id=7)\n"
+        "    call = {'name': 'db.update', 'arguments': {'model': 'Customer', 'id': c.pk,\n"
+        "            'data': {'is_vip': True}, 'reason': 'r'}}\n"
+        "    ormai_policy_assert.denies(call, ToolContext(principal='a', tenant_id=7),\n"
+        "                               code='FIELD_NOT_WRITABLE')\n"
+    )
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            "-p",
+            "ormai_django.testing.pytest_plugin",
+            "-c",
+            str(repo / "pyproject.toml"),
+            "--rootdir",
+            str(repo),
+            str(test_file),
+        ],
+        cwd=repo,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert "1 passed" in done.stdout, done.stdout + done.stderr
