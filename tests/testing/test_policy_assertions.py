@@ -167,6 +167,9 @@ def test_a_project_test_gets_the_fixture_from_the_plugin(tmp_path):
             "-q",
             "-p",
             "no:cacheprovider",
+            # Loaded by module name here; the installed entry point (if any) stands aside.
+            "-p",
+            "no:ormai_django",
             "-p",
             "ormai_django.testing.pytest_plugin",
             "-c",
