@@ -24,7 +24,8 @@ from ormai_django.conf import ormai_settings
 from ormai_django.context import ToolContext, check_context
 from ormai_django.errors import PolicyConfigurationError, ToolDenied, ToolError
 from ormai_django.invocation import Invocation
-from ormai_django.names import APPROVAL_STATUS, DRY_RUN_TOOLS, WRITE_TOOLS
+from ormai_django.names import APPROVAL_STATUS
+from ormai_django.policy.launch import check_launched
 from ormai_django.policy.loading import get_policy
 from ormai_django.policy.policy import Policy
 from ormai_django.tools.arguments import check_arguments
@@ -90,32 +91,6 @@ def parse_call(call: Any) -> tuple[Any, dict[str, Any]]:
     if not isinstance(arguments, Mapping):
         raise ToolError(codes.INVALID_ARGUMENTS, "'arguments' must be an object.")
     return name, _plain_json(dict(arguments))
-
-
-def check_launched(policy: Policy, launched: Policy, tool: str, arguments: dict[str, Any]) -> None:
-    """Refuse, with ``NOT_LAUNCHED``, a write or domain tool the policy opens to a launch
-    group (soft launch) that this caller, whose view is ``launched``, isn't in."""
-    if tool in policy.domain_tools and tool not in launched.domain_tools:
-        group = policy.domain_tools[tool].launch
-        subject, rule = f"{tool} is", f"launch:{tool}"
-    elif tool in WRITE_TOOLS or tool in DRY_RUN_TOOLS:
-        name = arguments.get("model")
-        mp = policy.find_model(name) if isinstance(name, str) else None
-        seen = launched.for_model(mp.model) if mp is not None else None
-        if mp is None or seen is None or not mp.writes.enabled or seen.writes.enabled:
-            return
-        group = mp.writes.launch
-        subject, rule = f"writes to {mp.name} are", f"launch:{mp.label}"
-    else:
-        return
-    raise ToolDenied(
-        codes.NOT_LAUNCHED,
-        f"Soft launch: {subject} open only to a launch group that doesn't include this "
-        "caller yet; nothing was changed. Don't retry; tell the user this can't be done "
-        "through the agent for them yet.",
-        rule=rule,
-        launch_group=group.describe() if group is not None else "",
-    )
 
 
 def shadow_verdict(tool: str, arguments: dict[str, Any], context: ToolContext) -> Any:

@@ -17,6 +17,10 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from ormai_django import codes
+from ormai_django.errors import ToolDenied
+from ormai_django.names import DRY_RUN_TOOLS, WRITE_TOOLS
+
 logger = logging.getLogger("ormai_django")
 
 
@@ -79,3 +83,31 @@ def launch_of(
     if not launch.tenants and not launch.principals and open_to is None:
         raise ValueError("a launch group needs a tenant, a principal or open_to")
     return launch
+
+
+def check_launched(policy: Any, launched: Any, tool: str, arguments: dict[str, Any]) -> None:
+    """Refuse, with ``NOT_LAUNCHED``, a write or domain tool ``policy`` opens to a launch
+    group (soft launch) that this caller isn't in; ``launched`` is the policy as the caller
+    sees it (``policy.for_context(context)``). Both are ``Policy`` objects (not imported
+    here: the policy imports this module)."""
+    if tool in policy.domain_tools and tool not in launched.domain_tools:
+        group = policy.domain_tools[tool].launch
+        subject, rule = f"{tool} is", f"launch:{tool}"
+    elif tool in WRITE_TOOLS or tool in DRY_RUN_TOOLS:
+        name = arguments.get("model")
+        mp = policy.find_model(name) if isinstance(name, str) else None
+        seen = launched.for_model(mp.model) if mp is not None else None
+        if mp is None or seen is None or not mp.writes.enabled or seen.writes.enabled:
+            return
+        group = mp.writes.launch
+        subject, rule = f"writes to {mp.name} are", f"launch:{mp.label}"
+    else:
+        return
+    raise ToolDenied(
+        codes.NOT_LAUNCHED,
+        f"Soft launch: {subject} open only to a launch group that doesn't include this "
+        "caller yet; nothing was changed. Don't retry; tell the user this can't be done "
+        "through the agent for them yet.",
+        rule=rule,
+        launch_group=group.describe() if group is not None else "",
+    )
