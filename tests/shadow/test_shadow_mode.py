@@ -234,3 +234,23 @@ def test_a_shadow_statement_that_fails_does_not_spoil_the_hosts_transaction():
         "held",  # a when() that can't decide holds (fail closed)
         "unavailable",  # PostgreSQL: the savepoint is rolled back
     )
+
+
+def test_the_command_can_fail_a_ci_job_when_something_would_change():
+    traffic(candidates.live())
+    with pytest.raises(SystemExit) as stopped:
+        call_command(
+            "ormai_shadow",
+            "--policy",
+            "tests.shadow.candidates.tighter",
+            "--fail-on-change",
+            stdout=StringIO(),
+        )
+    assert stopped.value.code == 1
+    call_command(
+        "ormai_shadow",
+        "--policy",
+        "tests.shadow.candidates.live",
+        "--fail-on-change",
+        stdout=StringIO(),
+    )  # nothing changes: no exit

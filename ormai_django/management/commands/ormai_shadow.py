@@ -43,6 +43,11 @@ class Command(BaseCommand):
         )
         parser.add_argument("--since", default="7d", help="How far back: 7d, 24h, 30m, all.")
         parser.add_argument("--format", choices=("table", "markdown", "json"), default="table")
+        parser.add_argument(
+            "--fail-on-change",
+            action="store_true",
+            help="Exit with status 1 when some call would change (for CI).",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         since = parse_since(options["since"])
@@ -63,3 +68,5 @@ class Command(BaseCommand):
             "table": report.as_table,
         }[shape]()
         self.stdout.write(text.rstrip("\n"))
+        if options["fail_on_change"] and report.changed:
+            raise SystemExit(1)
