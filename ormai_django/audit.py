@@ -102,9 +102,10 @@ def record_event(
     caused_by: Any = None,
     approval: Any = None,
     returned: Any = None,
+    shadow_verdict: Any = None,
 ) -> Any:
     """Append the ``AuditEvent`` of one call and return it (``returned``: what a domain
-    tool's function returned)."""
+    tool's function returned; ``shadow_verdict``: what the shadow policy said of it)."""
     from ormai_django.models import AuditEvent
 
     error = result.get("error") or {}
@@ -124,6 +125,7 @@ def record_event(
         approval=approval,
         result=returned,
         duration_ms=duration_ms,
+        shadow_verdict=shadow_verdict,
     )
 
 
@@ -143,4 +145,5 @@ def record_invocation(inv: Any, result: Mapping[str, Any]) -> Any:
         caused_by=inv.caused_by,
         approval=inv.approval,
         returned=inv.returned,
+        shadow_verdict=inv.shadow_verdict,
     )

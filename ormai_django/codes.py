@@ -43,6 +43,9 @@ APPROVAL_EXPIRED = "APPROVAL_EXPIRED"
 APPROVED_SCOPE_EXCEEDED = "APPROVED_SCOPE_EXCEEDED"
 # A tool the caller's (narrowed) policy doesn't offer, e.g. a write under a read-only token.
 TOOL_NOT_ALLOWED = "TOOL_NOT_ALLOWED"
+# A soft-launched write or domain tool (enable_writes(..., tenants=[...])) whose launch group
+# doesn't include this caller yet.
+NOT_LAUNCHED = "NOT_LAUNCHED"
 # A domain tool that changed a row of another tenant (rolled back).
 CROSS_TENANT_WRITE = "CROSS_TENANT_WRITE"
 

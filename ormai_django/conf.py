@@ -16,6 +16,10 @@ from django.core.signals import setting_changed
 DEFAULTS: dict[str, Any] = {
     # Dotted path to a Policy, or to a callable returning one.
     "POLICY": None,
+    # Dotted path to a second Policy (or a callable returning one) judged beside POLICY on
+    # every write call, its verdict recorded in the audit row and never acted on (shadow
+    # mode: ormai_django.shadow, manage.py ormai_shadow). None: no shadow policy.
+    "SHADOW_POLICY": None,
     # Dotted path to the class that masks values of masked fields.
     "MASKER": "ormai_django.policy.masking.DefaultMasker",
     # Salt of the signed pagination cursors (the signing key is SECRET_KEY).

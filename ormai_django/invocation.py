@@ -38,6 +38,15 @@ class Invocation:
     # Set by ``answered_by``: an earlier audit row that already records this answer.
     earlier_event: Any = None
     started: float = field(default_factory=time.perf_counter)
+    # Decide only (``runtime.decide_call``): the policy's verdict, nothing executed or spent.
+    deciding: bool = False
+    # Whether a decision reads the budgets' windows (a replay of old calls doesn't).
+    check_budgets: bool = True
+    # Whether a decision counts the row of a by-id write (a live shadow takes it as one: the
+    # live call finds out whether it exists).
+    count_by_id: bool = True
+    # The shadow policy's verdict (ORMAI["SHADOW_POLICY"]), for the audit row.
+    shadow_verdict: Any = None
 
     def answered_by(self, event: Any) -> None:
         """Say that ``event``, an earlier audit row of the same caller's same look, already

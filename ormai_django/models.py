@@ -77,6 +77,8 @@ class AuditEvent(models.Model):
     )
     idempotency_key = models.CharField(max_length=200, blank=True)
     duration_ms = models.FloatField(null=True, blank=True)
+    # What ORMAI["SHADOW_POLICY"] would have answered (policy, verdict, code, rule...).
+    shadow_verdict = LedgerJSONField(null=True, blank=True)
     approval = models.ForeignKey(
         "ApprovalRequest",
         null=True,

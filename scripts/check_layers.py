@@ -42,7 +42,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("domain",),
     # The registry and the tool definitions, over every handler.
     ("tools",),
-    ("runtime",),
+    ("runtime", "verdicts"),
     # What runs calls through the runtime, or builds on the handlers.
     ("approvals", "rollback", "budgets", "testing"),
     # Outside services.

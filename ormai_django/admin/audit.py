@@ -64,6 +64,7 @@ class AuditEventAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         "consequence_links",
         "idempotency_key",
         "duration_ms",
+        "shadow_verdict",
     )
     readonly_fields = fields
 

@@ -71,7 +71,7 @@ class ToolListView(OrmaiAPIMixin, APIView):
                     "on_behalf_of": context.on_behalf_of,
                     "run_id": context.run_id,
                 },
-                "tools": tool_definitions(policy, format=shape),
+                "tools": tool_definitions(policy, format=shape, context=context),
             }
         )
 

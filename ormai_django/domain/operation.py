@@ -71,7 +71,7 @@ def parse_domain(inv: Invocation, tool: DomainTool) -> DomainRequest:
     inv.reason = reason
     key = idempotency_key_argument(
         args,
-        required=bool(rules and rules.require_idempotency_key) and not dry_run,
+        required=bool(rules and rules.require_idempotency_key) and (inv.deciding or not dry_run),
         needed=f"{tool.name} needs an 'idempotency_key': a unique string per intended change, "
         "sent again unchanged when you retry it.",
         rule=f"idempotency_key:{tool.name}",
@@ -147,6 +147,10 @@ class DomainOperation(WriteOperation):
 
     def measure(self) -> None:
         """The rows are known only once the function ran: nothing to lock beforehand."""
+        self.affected = 0
+
+    def count(self) -> None:
+        """Deciding runs no function, so no row is known."""
         self.affected = 0
 
     def validate(self) -> None:

@@ -132,8 +132,9 @@ def _internal_error() -> dict[str, Any]:
 def build_server(caller: Caller, *, tool_names: ToolNames = "dotted") -> Server[Any]:
     """A low-level MCP ``Server`` serving ``caller``'s tools; run it with a transport
     (``ormai_django.mcp.transports``)."""
-    tools = mcp_tools(caller.policy, tool_names)
     context: ToolContext = caller.context
+    # A caller outside a soft launch isn't offered its writes.
+    tools = mcp_tools(caller.policy.for_context(context), tool_names)
     run = sync_to_async(_run_tool_between_fresh_connections, thread_sensitive=True)
 
     async def list_tools(

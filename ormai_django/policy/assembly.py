@@ -41,6 +41,7 @@ WRITE_OPTIONS = (
     "max_affected_rows",
     "allow_cascade_delete",
     "mode",
+    "launch",
 )
 # What an option not given anywhere is, where the profile has no value for it.
 OPTION_DEFAULTS = {"mode": "execute"}
@@ -291,11 +292,12 @@ class _Assembly:
                     if spec.require_idempotency_key is None
                     else spec.require_idempotency_key
                 )
-                earlier = found.setdefault(name, ToolRules(name, require_key, spec.mode))
-                if earlier != ToolRules(name, require_key, spec.mode):
+                rules = ToolRules(name, require_key, spec.mode, spec.launch)
+                earlier = found.setdefault(name, rules)
+                if earlier != rules:
                     self.problems.append(
                         f"allow_tools: {name} is allowed twice with different options "
-                        "(require_idempotency_key, mode)"
+                        "(require_idempotency_key, mode, launch group)"
                     )
         return found
 

@@ -28,6 +28,7 @@ from datetime import timedelta
 from typing import Any
 
 from ormai_django.policy.assembly import assemble
+from ormai_django.policy.launch import launch_of
 from ormai_django.policy.policy import Policy
 from ormai_django.policy.profiles import DEFAULT_PROD, Profile
 from ormai_django.policy.rules import (
@@ -167,6 +168,9 @@ class PolicyBuilder:
         max_affected_rows: int | None = None,
         allow_cascade_delete: bool | None = None,
         mode: str | None = None,
+        tenants: Iterable[Any] | None = None,
+        principals: Iterable[str] | None = None,
+        open_to: Callable[[Any], bool] | None = None,
     ) -> PolicyBuilder:
         """Let the agent write to ``models``, touching only ``writable_fields``.
 
@@ -181,6 +185,12 @@ class PolicyBuilder:
         a human (``pending_approval``), whatever its size; the audit log records what the
         agent meant to do, and nothing changes until someone approves. ``mode="execute"``
         (what not giving it means) runs writes under the other rules.
+
+        Soft launch: ``tenants=[7]``, ``principals=["agent:ops-bot"]`` or ``open_to=fn``
+        (``fn(context) -> bool``) open these writes only to contexts in that group (any one
+        of the three admits); every other context sees the models read-only and gets
+        ``denied`` / ``NOT_LAUNCHED``. Not given: open to every context. Widen the launch
+        by editing the list (two calls giving one model different groups are refused).
         """
         if max_affected_rows is not None:
             positive_int(max_affected_rows, "max_affected_rows")
@@ -194,6 +204,7 @@ class PolicyBuilder:
             max_affected_rows=max_affected_rows,
             allow_cascade_delete=allow_cascade_delete,
             mode=mode,
+            launch=launch_of(tenants, principals, open_to),
         )
         if not spec.models and not spec.writable_fields:
             raise ValueError("enable_writes needs models=[...], writable_fields=..., or both")
@@ -351,11 +362,15 @@ class PolicyBuilder:
         *,
         require_idempotency_key: bool | None = None,
         mode: str = "execute",
+        tenants: Iterable[Any] | None = None,
+        principals: Iterable[str] | None = None,
+        open_to: Callable[[Any], bool] | None = None,
     ) -> PolicyBuilder:
         """Offer the domain tools ``names`` (``@agent_tool`` declarations, by their dotted
         names); every other domain tool is ``TOOL_NOT_ALLOWED``. ``require_idempotency_key``
         (default: the profile's) refuses a call of them without one; ``mode="propose"`` holds
-        every call of them for a human (propose, don't execute).
+        every call of them for a human (propose, don't execute). ``tenants``, ``principals``
+        and ``open_to`` soft-launch them, as for ``enable_writes``.
 
             .allow_tools(["billing.refund_invoice"], require_idempotency_key=True)
         """
@@ -368,7 +383,8 @@ class PolicyBuilder:
             raise ValueError("require_idempotency_key must be True, False or None")
         if mode not in WRITE_MODES:
             raise ValueError(f"allow_tools: mode must be one of {WRITE_MODES}, not {mode!r}")
-        return self._add(tools=(ToolsSpec(names, require_idempotency_key, mode),))
+        launch = launch_of(tenants, principals, open_to)
+        return self._add(tools=(ToolsSpec(names, require_idempotency_key, mode, launch),))
 
     # --- build ------------------------------------------------------------------------
 

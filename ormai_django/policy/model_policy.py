@@ -15,6 +15,7 @@ from django.db import models
 
 from ormai_django import codes
 from ormai_django.errors import ToolDenied, ToolError
+from ormai_django.policy.launch import Launch
 
 # JSON-facing type of a field, for describe and the tool schemas.
 _TYPE_BY_INTERNAL = {
@@ -94,6 +95,8 @@ class WriteRules:
     allow_cascade_delete: bool = False
     # "propose": every write is held for a human (enable_writes(..., mode="propose")).
     mode: str = "execute"
+    # Soft launch: only contexts this group admits may write (None: every context).
+    launch: Launch | None = None
     # Callables given a WriteCheck; they raise django's ValidationError to refuse a write.
     validators: tuple[Callable[[Any], None], ...] = dc_field(default=(), compare=False)
 

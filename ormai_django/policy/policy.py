@@ -22,6 +22,7 @@ from ormai_django import codes, names
 from ormai_django.errors import PolicyWideningError, ToolError
 from ormai_django.policy import narrowing
 from ormai_django.policy.budgets import Budget
+from ormai_django.policy.launch import Launch
 from ormai_django.policy.model_policy import ModelPolicy
 from ormai_django.policy.profiles import Profile
 
@@ -34,6 +35,8 @@ class ToolRules:
     require_idempotency_key: bool = False
     # "propose": every call is held for a human.
     mode: str = "execute"
+    # Soft launch: only contexts this group admits may call it (None: every context).
+    launch: Launch | None = None
 
 
 @dataclass(frozen=True)
@@ -96,11 +99,17 @@ class Policy:
     # Indexes of ``models``, built by the policy itself.
     _by_name: Mapping[str, ModelPolicy | None] = dc_field(init=False, repr=False, compare=False)
     _by_model: Mapping[type, ModelPolicy] = dc_field(init=False, repr=False, compare=False)
+    # Whether some write or domain tool is soft-launched (asked on every call).
+    _launched: bool = dc_field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         by_name, by_model = model_indexes(self.models)
         object.__setattr__(self, "_by_name", by_name)
         object.__setattr__(self, "_by_model", by_model)
+        launched = any(mp.writes.launch is not None for mp in self.models) or any(
+            rules.launch is not None for rules in self.domain_tools.values()
+        )
+        object.__setattr__(self, "_launched", launched)
 
     def for_model(self, model: type[models.Model]) -> ModelPolicy | None:
         """The rules of a model class, or ``None`` when the model isn't registered."""
@@ -194,6 +203,35 @@ class Policy:
         """Every tool this policy offers, by canonical name."""
         every = (*names.BUILTIN_TOOLS, *self.domain_tools)
         return frozenset(name for name in every if self.allows_tool(name))
+
+    @property
+    def soft_launched(self) -> bool:
+        """Whether some write or domain tool is open to a launch group only."""
+        return self._launched
+
+    def for_context(self, context: Any) -> Policy:
+        """This policy as ``context`` sees it: the writes and domain tools of a soft launch
+        it is not in are taken away (the models stay, read-only). Itself when nothing is
+        soft-launched or the context is in every group.
+
+            tool_definitions(policy.for_context(ctx))   # what this caller is offered
+        """
+        if not self.soft_launched:
+            return self
+        shut = {
+            mp.model
+            for mp in self.models
+            if mp.writes.launch is not None and not mp.writes.launch.admits(context)
+        }
+        tools = {
+            name: rules
+            for name, rules in self.domain_tools.items()
+            if rules.launch is None or rules.launch.admits(context)
+        }
+        if not shut and len(tools) == len(self.domain_tools):
+            return self
+        kept = tuple(narrowing.without_writes(mp) if mp.model in shut else mp for mp in self.models)
+        return replace(self, models=kept, domain_tools=MappingProxyType(tools))
 
     def narrowed(
         self,

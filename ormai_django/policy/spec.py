@@ -13,6 +13,7 @@ from dataclasses import field as dc_field
 from datetime import timedelta
 from typing import Any
 
+from ormai_django.policy.launch import Launch
 from ormai_django.policy.profiles import DEFAULT_PROD, Profile
 
 # A model as a builder call names it: a class, "app_label.Model" or a class name.
@@ -42,6 +43,8 @@ class WritesSpec:
     allow_cascade_delete: bool | None = None
     # "execute" or "propose" (every write held for a human); None: not given ("execute").
     mode: str | None = None
+    # Soft launch (tenants=, principals=, open_to=): None, open to every context.
+    launch: Launch | None = None
 
 
 @dataclass(frozen=True)
@@ -80,6 +83,8 @@ class ToolsSpec:
     names: tuple[str, ...]
     require_idempotency_key: bool | None = None
     mode: str = "execute"
+    # Soft launch (tenants=, principals=, open_to=): None, open to every context.
+    launch: Launch | None = None
 
 
 @dataclass(frozen=True)

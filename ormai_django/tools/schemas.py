@@ -131,7 +131,7 @@ def input_schema(spec: ToolSpec, policy: Policy) -> dict[str, Any]:
 
 
 def tool_definitions(
-    policy: Policy | None = None, format: str = "json_schema"
+    policy: Policy | None = None, format: str = "json_schema", *, context: Any = None
 ) -> list[dict[str, Any]]:
     """The tools this policy offers, in the shape ``format`` expects (the same default,
     ``json_schema``, as ``GET tools/`` over HTTP).
@@ -139,11 +139,16 @@ def tool_definitions(
     ``openai``: ``{"type": "function", "function": {"name": "db_query", ...}}``;
     ``anthropic``: ``{"name": "db_query", "description", "input_schema"}``;
     ``json_schema``: ``{"name": "db.query", "description", "input_schema"}``.
+
+    ``context`` (a ``ToolContext``): only what this caller may use, so a caller outside a
+    soft launch (``enable_writes(..., tenants=[...])``) isn't offered its writes.
     """
     if format not in FORMATS:
         raise ValueError(f"format must be one of {FORMATS}, not {format!r}")
     if policy is None:
         policy = get_policy()
+    if context is not None:
+        policy = policy.for_context(context)
     models_text = _models_summary(policy)
     definitions = []
     for spec in all_tools():

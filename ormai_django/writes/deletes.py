@@ -187,6 +187,9 @@ class HardDeleteOperation(WriteOperation):
             for batch in batches(pks, batch_size(self.using))
         )
 
+    def count(self) -> None:
+        self.measure(lock=False)  # the cascade is part of the decision
+
     def validate(self) -> None:
         self.run_validators(None)
 

@@ -121,6 +121,13 @@ class WriteOperation:
         write's transaction)."""
         raise NotImplementedError
 
+    def count(self) -> None:
+        """Set ``affected``, reading without locking (a decision that executes nothing:
+        ``ormai_django.testing``, shadow policies)."""
+        self.affected = self.target().count()
+        if self.req.by_id and not self.affected:
+            raise self.not_found()
+
     def validate(self) -> None:
         """Model validation and the policy's validators; raises ``VALIDATION_FAILED``."""
         raise NotImplementedError
@@ -239,6 +246,9 @@ class CreateOperation(WriteOperation):
         self.instance = self.model(**values)
 
     def measure(self) -> None:
+        self.affected = 1
+
+    def count(self) -> None:
         self.affected = 1
 
     def validate(self) -> None:

@@ -53,6 +53,8 @@ def run_write(inv: Invocation, operation: WriteOperation | None = None) -> dict[
     if operation is None:
         operation = operation_for(inv, parse_write(inv))
     req = operation.req
+    if inv.deciding:
+        return decide(inv, operation)
     held_ids = getattr(inv.approval, "held_ids", None)
     if req.where is not None and held_ids is not None:
         # An approved where-write runs on the rows the approvers were shown, or fewer.
@@ -84,6 +86,45 @@ def run_write(inv: Invocation, operation: WriteOperation | None = None) -> dict[
         return _after_rollback(inv, req, exc, digest)
     inv.audit_event = event
     return result
+
+
+def decide(inv: Invocation, operation: WriteOperation) -> dict[str, Any]:
+    """What the policy says of the write, in the pipeline's order (budgets, rows, preview
+    required, approval), executing, locking and spending nothing: ``ok`` (it would run),
+    ``pending_approval`` (held, ``approvers_required``, ``rule_ids``, ``why_held``), or the
+    refusal it would get, raised. An idempotency key is not looked up (the policy is judged,
+    not the history); a domain tool's function doesn't run (its rows count as none)."""
+    req = operation.req
+    operation.prepare()
+    if inv.count_by_id or req.where is not None or req.tool == "db.create":
+        operation.count()
+    else:
+        operation.affected = 1
+    escalations: tuple[str, ...] = ()
+    if inv.check_budgets and operation.changes_things:
+        refusal, escalations = budgets.foresee(
+            inv.policy,
+            inv.context,
+            req.tool,
+            operation.counted_model,
+            operation.using,
+            rows=operation.affected,
+            label=operation.counted_label,
+            pks=operation.touched_ids,
+        )
+        if refusal is not None:
+            raise refusal
+    check_previewed(inv, req.tool, operation.affected)
+    need = operation.approval_need(escalations)
+    if need is not None:
+        return {
+            "outcome": "pending_approval",
+            "approvers_required": need.approvers,
+            "rule_ids": list(need.rule_ids),
+            "why_held": list(need.reasons),
+            "affected_rows": operation.affected,
+        }
+    return {"outcome": "ok", "affected_rows": operation.affected}
 
 
 def _dry_run(inv: Invocation, operation: WriteOperation) -> dict[str, Any]:

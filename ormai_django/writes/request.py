@@ -98,7 +98,7 @@ def parse_write(inv: Invocation) -> WriteRequest:
     inv.reason = reason
     key = idempotency_key_argument(
         args,
-        required=rules.require_idempotency_key and not dry_run,
+        required=rules.require_idempotency_key and (inv.deciding or not dry_run),
         needed=f"Writes to {mp.name} need an 'idempotency_key': a unique string per intended "
         "change, sent again unchanged when you retry it.",
         rule=f"idempotency_key:{mp.label}",

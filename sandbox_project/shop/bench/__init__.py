@@ -26,10 +26,16 @@ from sandbox_project.shop.bench.cases import (
 from sandbox_project.shop.bench.domain import domain_cases, domain_statement_cases
 from sandbox_project.shop.bench.measure import count_statements, measure
 from sandbox_project.shop.bench.reads import read_cases, read_statement_cases
+from sandbox_project.shop.bench.shadow import shadow_cases
 from sandbox_project.shop.bench.writes import write_cases, write_statement_cases
 
 # Each builder turns the bench's data into cases.
-CASE_BUILDERS: list[Callable[[Bench], list[Case]]] = [read_cases, write_cases, domain_cases]
+CASE_BUILDERS: list[Callable[[Bench], list[Case]]] = [
+    read_cases,
+    write_cases,
+    domain_cases,
+    shadow_cases,
+]
 STATEMENT_BUILDERS: list[Callable[[Bench], list[StatementCase]]] = [
     read_statement_cases,
     write_statement_cases,
