@@ -72,7 +72,13 @@ def approval_needed(
         )
     named = [rule for rule in policy.approval_rules if rule.tool == call.tool]
     if mp is None and irreversible and not named:
-        found.append((1, None, f"{call.tool} can't be undone, so a human decides"))
+        found.append(
+            (
+                1,
+                None,
+                f"{call.tool} can't be undone, so a human decides [rule irreversible:{call.tool}]",
+            )
+        )
     for rule in policy.approval_rules:
         if mp is None:
             if rule.tool != call.tool:
