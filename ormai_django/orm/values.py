@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+import unicodedata
 from decimal import Decimal
 from typing import Any
 
@@ -29,6 +30,17 @@ MAX_DECIMAL_EXPONENT = 100
 
 def invalid(message: str) -> ToolError:
     return ToolError(codes.INVALID_ARGUMENTS, message)
+
+
+# Characters of a visible category (letters, symbols) that render as blank space: Braille
+# blank, the Hangul fillers, Khmer inherent vowels. Letters, numbers, punctuation and
+# symbols are visible; separators, format, control and lone combining marks are not.
+_BLANK_GLYPHS = frozenset("\u2800\u3164\u115f\u1160\uffa0\u17b4\u17b5")
+
+
+def has_visible_text(value: str) -> bool:
+    """Whether ``value`` shows anything to a reader: ``"\u200b\u2800"`` does not."""
+    return any(unicodedata.category(ch)[0] in "LNPS" and ch not in _BLANK_GLYPHS for ch in value)
 
 
 def check_string(value: str, where: str) -> str:

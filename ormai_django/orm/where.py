@@ -244,6 +244,13 @@ class WhereCompiler:
             )
         if not isinstance(doc, dict):
             raise values.invalid("every branch of 'where' must be an object of lookups")
+        if not doc and depth > 1:
+            # An empty branch matches every row; inside "and", "or" or "not" it would turn a
+            # filter into "the whole table" (or nothing) without saying so.
+            raise values.invalid(
+                "every branch of 'where' needs at least one condition; "
+                '{"and": [{}]} or {"or": [{}]} would match every row'
+            )
         q = Q()
         for key, value in doc.items():
             if key in ("and", "or"):
@@ -256,7 +263,7 @@ class WhereCompiler:
                 q &= combined
             elif key == "not":
                 if not isinstance(value, dict) or not value:
-                    raise values.invalid("'not' takes a non-empty object of lookups")
+                    raise values.invalid("'not' takes an object of lookups with at least one condition")
                 q &= ~self._node(value, depth + 1)
             else:
                 q &= self._leaf(key, value)

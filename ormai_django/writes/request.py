@@ -8,7 +8,7 @@ from typing import Any
 from ormai_django import codes, names
 from ormai_django.errors import ToolDenied, ToolError
 from ormai_django.invocation import Invocation
-from ormai_django.orm.values import check_string, invalid
+from ormai_django.orm.values import check_string, has_visible_text, invalid
 from ormai_django.policy.model_policy import ModelPolicy
 
 MAX_REASON = 2000
@@ -43,14 +43,15 @@ def dry_run_argument(args: dict[str, Any]) -> bool:
 
 def reason_argument(args: dict[str, Any], *, required: bool, needed: str, rule: str) -> str:
     """``reason``, stripped; ``REASON_REQUIRED`` (with the message ``needed`` and the
-    ``rule`` that asks for it) when it is required and missing."""
+    ``rule`` that asks for it) when it is required and missing or shows nothing (only
+    blank, invisible or filler characters)."""
     reason = args.get("reason")
     if reason is not None and not isinstance(reason, str):
         raise ToolDenied(
             codes.REASON_REQUIRED, "'reason' must be a sentence saying why.", rule=rule
         )
     reason = (reason or "").strip()
-    if required and not reason:
+    if required and not has_visible_text(reason):
         raise ToolDenied(codes.REASON_REQUIRED, needed, rule=rule)
     if len(reason) > MAX_REASON:
         raise invalid(f"'reason' is limited to {MAX_REASON} characters")
