@@ -263,7 +263,9 @@ class WhereCompiler:
                 q &= combined
             elif key == "not":
                 if not isinstance(value, dict) or not value:
-                    raise values.invalid("'not' takes an object of lookups with at least one condition")
+                    raise values.invalid(
+                        "'not' takes an object of lookups with at least one condition"
+                    )
                 q &= ~self._node(value, depth + 1)
             else:
                 q &= self._leaf(key, value)
