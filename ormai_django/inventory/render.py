@@ -17,7 +17,7 @@ def render(inventory: dict[str, Any], format: str = "table") -> str:
     sections = _sections(inventory)
     if format == "markdown":
         return "\n".join(_markdown(title, header, rows) for title, header, rows in sections)
-    return "\n".join(_table(title, header, rows) for title, header, rows in sections)
+    return "\n".join(table(title, header, rows) for title, header, rows in sections)
 
 
 def _yes(value: bool) -> str:
@@ -154,7 +154,7 @@ def _markdown(title: str, header: list[str], rows: list[list[str]]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _table(title: str, header: list[str], rows: list[list[str]]) -> str:
+def table(title: str, header: list[str], rows: list[list[str]]) -> str:
     widths = [max(len(str(c)) for c in col) for col in zip(header, *rows, strict=False)]
 
     def line(cells: list[str]) -> str:

@@ -176,6 +176,7 @@ class _Assembly:
             budgets=budgets,
             propose_writes=spec.propose_writes,
             dry_run_tools=spec.dry_run_tools,
+            mark_untrusted_strings=spec.mark_untrusted_strings,
             **preview_rule(spec),
         )
 

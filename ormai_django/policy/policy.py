@@ -89,6 +89,8 @@ class Policy:
     propose_writes: bool = False
     # expose_dry_run_tools(): db.update_dry_run and its siblings are offered.
     dry_run_tools: bool = False
+    # mark_untrusted_strings(): every string a read returns is wrapped as untrusted data.
+    mark_untrusted_strings: bool = False
     # require_preview(over_rows=N, within=...): the smallest N given, and its window.
     preview_over_rows: int | None = None
     preview_within: timedelta = timedelta(minutes=15)

@@ -142,4 +142,6 @@ class PolicySpec:
     propose_writes: bool = False
     # expose_dry_run_tools(): db.update_dry_run and its siblings are tools of their own.
     dry_run_tools: bool = False
+    # mark_untrusted_strings(): strings that reads return are wrapped as untrusted data.
+    mark_untrusted_strings: bool = False
     previews: tuple[PreviewSpec, ...] = ()

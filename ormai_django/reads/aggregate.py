@@ -15,6 +15,7 @@ from ormai_django.orm.values import invalid
 from ormai_django.policy.model_policy import ModelPolicy
 from ormai_django.reads.pagination import SortKey
 from ormai_django.reads.selection import filtered_rows, own_field
+from ormai_django.reads.untrusted import mark_strings
 
 AGGREGATES = {
     "count": Count,
@@ -118,9 +119,10 @@ def aggregate(inv: Invocation) -> dict[str, Any]:
         }
         for row in grouped[:cap]
     ]
-    return {
+    result = {
         "outcome": "ok",
         "groups": groups,
         "count": len(groups),
         "truncated": len(grouped) > cap,
     }
+    return mark_strings(result, "groups") if inv.policy.mark_untrusted_strings else result

@@ -13,6 +13,7 @@ from ormai_django.orm.values import invalid, to_field_value
 from ormai_django.policy.model_policy import ModelPolicy
 from ormai_django.reads.pagination import Keyset, SortKey, fingerprint
 from ormai_django.reads.selection import filtered_rows, limit_argument, own_field
+from ormai_django.reads.untrusted import mark_strings
 
 MAX_ORDER_BY = 5
 
@@ -66,7 +67,7 @@ def query(inv: Invocation) -> dict[str, Any]:
     fetched = list(rows_qs.order_by(*keyset.order_by()).values_list(*fetch)[: limit + 1])
     more = len(fetched) > limit
     page = fetched[:limit]
-    return {
+    result = {
         "outcome": "ok",
         "rows": shaper.shape(page),
         "count": len(page),
@@ -74,6 +75,7 @@ def query(inv: Invocation) -> dict[str, Any]:
             keyset.encode(tuple(page[-1][i] for i in sort_positions)) if more else None
         ),
     }
+    return mark_strings(result, "rows") if inv.policy.mark_untrusted_strings else result
 
 
 def get(inv: Invocation) -> dict[str, Any]:
@@ -90,4 +92,5 @@ def get(inv: Invocation) -> dict[str, Any]:
             f"No {mp.name} with id {args.get('id')!r} is visible to you; "
             "use db.query to search for it.",
         )
-    return {"outcome": "ok", "row": shaper.shape(found)[0]}
+    result = {"outcome": "ok", "row": shaper.shape(found)[0]}
+    return mark_strings(result, "row") if inv.policy.mark_untrusted_strings else result

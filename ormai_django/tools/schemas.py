@@ -13,11 +13,12 @@ from typing import Any
 
 from ormai_django.domain.declarations import declared
 from ormai_django.domain.schema import input_schema as domain_input_schema
-from ormai_django.names import DB_TOOLS
+from ormai_django.names import DB_AGGREGATE, DB_GET, DB_QUERY, DB_TOOLS
 from ormai_django.orm.where import DATE_PARTS, LOOKUPS
 from ormai_django.policy.loading import get_policy
 from ormai_django.policy.policy import Policy
 from ormai_django.reads.aggregate import AGGREGATES
+from ormai_django.reads.untrusted import DESCRIPTION as UNTRUSTED_DESCRIPTION
 from ormai_django.tools.registry import ToolSpec, all_tools
 
 FORMATS = ("openai", "anthropic", "json_schema")
@@ -161,6 +162,8 @@ def tool_definitions(
             if spec.name in DB_TOOLS
             else spec.summary
         )
+        if policy.mark_untrusted_strings and spec.name in (DB_QUERY, DB_GET, DB_AGGREGATE):
+            description += UNTRUSTED_DESCRIPTION
         schema = input_schema(spec, policy)
         if format == "openai":
             definitions.append(
