@@ -1,5 +1,6 @@
 """ormai_django.testing: assertions that run the real pipeline and leave nothing behind."""
 
+import os
 import tomllib
 from datetime import timedelta
 from pathlib import Path
@@ -132,7 +133,7 @@ def test_the_pytest_plugin_is_registered_under_pytest11():
 
 def test_the_plugin_imports_before_django_is_set_up():
     # pytest loads pytest11 plugins before pytest-django configures Django.
-    import os
+
     import subprocess
     import sys
 
@@ -179,6 +180,8 @@ def test_a_project_test_gets_the_fixture_from_the_plugin(tmp_path):
             str(test_file),
         ],
         cwd=repo,
+        # On PostgreSQL the inner run makes a test database of its own, beside this run's.
+        env={**os.environ, "ORMAI_PG_NAME": os.environ.get("ORMAI_PG_NAME", "ormai") + "_inner"},
         capture_output=True,
         text=True,
         timeout=120,
