@@ -21,7 +21,7 @@ from ormai_django.api.serializers import (
 )
 from ormai_django.conf import ormai_settings
 from ormai_django.runtime import execute
-from ormai_django.tools.schemas import FORMATS, tool_definitions
+from ormai_django.tools.schemas import FORMATS, NAME_STYLES, tool_definitions
 
 REFUSED = {
     401: OpenApiResponse(ErrorSerializer, description="Not authenticated, or a bad token."),
@@ -44,13 +44,32 @@ class ToolListView(OrmaiAPIMixin, APIView):
                 OpenApiParameter.QUERY,
                 enum=list(FORMATS),
                 description="The provider's shape: openai, anthropic or json_schema (default).",
-            )
+            ),
+            OpenApiParameter(
+                "names",
+                OpenApiTypes.STR,
+                OpenApiParameter.QUERY,
+                enum=list(NAME_STYLES),
+                description="provider (db_query, the default) or dotted (db.query).",
+            ),
         ],
         responses={200: ToolListSerializer, 400: ErrorSerializer, **REFUSED},
     )
     def get(self, request: Request) -> Response:
         context, policy = get_context_resolver().resolve(request)
         shape = request.query_params.get("format", "json_schema")
+        spelling = request.query_params.get("names", "provider")
+        if spelling not in NAME_STYLES:
+            return Response(
+                {
+                    "outcome": "error",
+                    **error_body(
+                        codes.INVALID_ARGUMENTS,
+                        f"'names' must be one of {', '.join(NAME_STYLES)}.",
+                    ),
+                },
+                status=400,
+            )
         if shape not in FORMATS:
             return Response(
                 {
@@ -71,7 +90,7 @@ class ToolListView(OrmaiAPIMixin, APIView):
                     "on_behalf_of": context.on_behalf_of,
                     "run_id": context.run_id,
                 },
-                "tools": tool_definitions(policy, format=shape, context=context),
+                "tools": tool_definitions(policy, format=shape, context=context, names=spelling),
             }
         )
 

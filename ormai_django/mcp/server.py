@@ -35,7 +35,9 @@ from ormai_django.version import __version__
 
 logger = logging.getLogger("ormai_django")
 
-ToolNames = Literal["dotted", "underscored"]
+# "provider" (db_query, the default: MCP clients pass names through to model providers that
+# forbid dots) or "dotted" (db.query); "underscored" is the earlier name of "provider".
+ToolNames = Literal["provider", "dotted", "underscored"]
 SERVER_NAME = "ormai-django"
 INSTRUCTIONS = (
     "Tools over this Django project's data, under its policy. Call db.describe first to see "
@@ -68,11 +70,11 @@ def _annotations(name: str) -> types.ToolAnnotations:
     )
 
 
-def mcp_tools(policy: Policy, tool_names: ToolNames = "dotted") -> list[types.Tool]:
+def mcp_tools(policy: Policy, tool_names: ToolNames = "provider") -> list[types.Tool]:
     """The MCP tools this policy offers (``approval.status`` among them when it offers a
     write tool), in ``tool_definitions``' JSON Schema shape."""
     tools = []
-    for definition in tool_definitions(policy, format="json_schema"):
+    for definition in tool_definitions(policy, format="json_schema", names="dotted"):
         spec = find_tool(definition["name"])
         tools.append(
             types.Tool(
@@ -129,7 +131,7 @@ def _internal_error() -> dict[str, Any]:
     }
 
 
-def build_server(caller: Caller, *, tool_names: ToolNames = "dotted") -> Server[Any]:
+def build_server(caller: Caller, *, tool_names: ToolNames = "provider") -> Server[Any]:
     """A low-level MCP ``Server`` serving ``caller``'s tools; run it with a transport
     (``ormai_django.mcp.transports``)."""
     context: ToolContext = caller.context

@@ -24,6 +24,10 @@ from ormai_django.tools.registry import ToolSpec, all_tools
 FORMATS = ("openai", "anthropic", "json_schema")
 
 
+# How tool names are spelled for a client: provider-safe (db_query) or canonical (db.query).
+NAME_STYLES = ("provider", "dotted")
+
+
 def _models_summary(policy: Policy) -> str:
     lines = []
     for mp, name in zip(policy.models, policy.model_names, strict=True):
@@ -132,20 +136,30 @@ def input_schema(spec: ToolSpec, policy: Policy) -> dict[str, Any]:
 
 
 def tool_definitions(
-    policy: Policy | None = None, format: str = "json_schema", *, context: Any = None
+    policy: Policy | None = None,
+    format: str = "json_schema",
+    *,
+    context: Any = None,
+    names: str = "provider",
 ) -> list[dict[str, Any]]:
     """The tools this policy offers, in the shape ``format`` expects (the same default,
     ``json_schema``, as ``GET tools/`` over HTTP).
 
     ``openai``: ``{"type": "function", "function": {"name": "db_query", ...}}``;
     ``anthropic``: ``{"name": "db_query", "description", "input_schema"}``;
-    ``json_schema``: ``{"name": "db.query", "description", "input_schema"}``.
+    ``json_schema``: ``{"name": "db_query", "description", "input_schema"}``.
+
+    ``names``: ``"provider"`` (the default: ``db_query``, what OpenAI, Anthropic and the
+    MCP clients that pass names through accept) or ``"dotted"`` (``db.query``, the
+    canonical names). ``execute`` takes either spelling.
 
     ``context`` (a ``ToolContext``): only what this caller may use, so a caller outside a
     soft launch (``enable_writes(..., tenants=[...])``) isn't offered its writes.
     """
     if format not in FORMATS:
         raise ValueError(f"format must be one of {FORMATS}, not {format!r}")
+    if names not in NAME_STYLES:
+        raise ValueError(f"names must be one of {NAME_STYLES}, not {names!r}")
     if policy is None:
         policy = get_policy()
     if context is not None:
@@ -165,25 +179,24 @@ def tool_definitions(
         if policy.mark_untrusted_strings and spec.name in (DB_QUERY, DB_GET, DB_AGGREGATE):
             description += UNTRUSTED_DESCRIPTION
         schema = input_schema(spec, policy)
+        name = spec.name if names == "dotted" else spec.provider_name
         if format == "openai":
             definitions.append(
                 {
                     "type": "function",
                     "function": {
-                        "name": spec.provider_name,
+                        "name": name,
                         "description": description,
                         "parameters": schema,
                     },
                 }
             )
         elif format == "anthropic":
-            definitions.append(
-                {"name": spec.provider_name, "description": description, "input_schema": schema}
-            )
+            definitions.append({"name": name, "description": description, "input_schema": schema})
         else:
             definitions.append(
                 {
-                    "name": spec.name,
+                    "name": name,
                     "description": description,
                     "input_schema": {
                         "$schema": "https://json-schema.org/draft/2020-12/schema",

@@ -19,7 +19,10 @@ def test_tools_lists_the_definitions_in_each_format():
     anthropic = client.get(TOOLS, {"format": "anthropic"}).json()
 
     assert default["format"] == "json_schema"
-    assert "db.query" in [t["name"] for t in default["tools"]]
+    assert "db_query" in [t["name"] for t in default["tools"]]  # provider-safe by default
+    dotted = client.get(TOOLS, {"names": "dotted"}).json()
+    assert "db.query" in [t["name"] for t in dotted["tools"]]
+    assert client.get(TOOLS, {"names": "camel"}).status_code == 400
     assert "db_query" in [t["function"]["name"] for t in openai["tools"]]
     assert "db_query" in [t["name"] for t in anthropic["tools"]]
     assert default["context"] == {
@@ -35,7 +38,7 @@ def test_tools_lists_only_what_the_token_grants():
 
     tools = agent(token).get(TOOLS).json()["tools"]
 
-    assert [t["name"] for t in tools] == ["db.query", "db.get"]
+    assert [t["name"] for t in tools] == ["db_query", "db_get"]
     assert tools[0]["input_schema"]["properties"]["model"]["enum"] == ["Order"]
 
 

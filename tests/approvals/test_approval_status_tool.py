@@ -108,7 +108,7 @@ def test_over_http_a_token_holder_checks_its_own_held_call():
         format="json",
     )
 
-    assert "approval.status" in [tool["name"] for tool in listed["tools"]]
+    assert "approval_status" in [tool["name"] for tool in listed["tools"]]
     assert answer.status_code == 200
     assert (answer.json()["status"], answer.json()["approval_id"]) == (
         "pending",

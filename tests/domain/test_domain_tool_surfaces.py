@@ -90,7 +90,7 @@ def test_over_mcp_stdio_a_client_lists_and_calls_the_tool(mcp_stdio):  # noqa: F
             "shop.refund_order", {"order_id": order.id, "amount_cents": 900, "reason": "Lost"}
         )
 
-    assert {"shop.refund_order", "shop.change_plan", "shop.send_receipt_email"} <= set(names)
+    assert {"shop_refund_order", "shop_change_plan", "shop_send_receipt_email"} <= set(names)
     assert result.is_error is False
     assert outcome["result"]["left_to_refund_cents"] == 0
     assert Refund.objects.get().amount_cents == 900

@@ -127,9 +127,9 @@ def test_a_caller_outside_the_launch_is_not_offered_its_writes():
     policy = launched_policy(tenants=[7])
     inside = {d["name"] for d in tool_definitions(policy, context=TENANT_7)}
     outside = {d["name"] for d in tool_definitions(policy, context=TENANT_8)}
-    assert "shop.refund_order" in inside
-    assert "shop.refund_order" not in outside
-    assert "db.update" in outside  # Note is still open to everyone
+    assert "shop_refund_order" in inside
+    assert "shop_refund_order" not in outside
+    assert "db_update" in outside  # Note is still open to everyone
     described = call_tool("db.describe", TENANT_8, policy)
     customer = next(m for m in described["models"] if m["name"] == "Customer")
     assert customer["writes"]["enabled"] is False
@@ -145,8 +145,8 @@ def test_only_launched_writes_hide_the_write_tools():
         .build()
     )
     outside = {d["name"] for d in tool_definitions(policy, context=TENANT_8)}
-    assert not outside & {"db.create", "db.update", "db.delete", "approval.status"}
-    assert "db.update" in {d["name"] for d in tool_definitions(policy, context=TENANT_7)}
+    assert not outside & {"db_create", "db_update", "db_delete", "approval_status"}
+    assert "db_update" in {d["name"] for d in tool_definitions(policy, context=TENANT_7)}
 
 
 def test_the_launch_group_is_an_option_that_adds_and_never_silently_changes():

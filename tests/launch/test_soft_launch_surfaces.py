@@ -25,8 +25,8 @@ def names(client):
 def test_the_http_tool_list_follows_the_launch_group():
     inside = names(agent(token_for(tenant_id=7)))
     outside = names(agent(token_for(tenant_id=8)))
-    assert {"db.update", "shop.refund_order"} <= inside
-    assert not outside & {"db.create", "db.update", "db.delete", "shop.refund_order"}
+    assert {"db_update", "shop_refund_order"} <= inside
+    assert not outside & {"db_create", "db_update", "db_delete", "shop_refund_order"}
     customer = CustomerFactory(tenant_id=8)
     response = post_call(
         agent(token_for(tenant_id=8)),
@@ -53,6 +53,6 @@ def test_the_mcp_server_follows_the_launch_group():
         handler = server.get_request_handler("tools/list")
         listed = anyio.run(handler.handler, None, None)
         offered = {tool.name for tool in listed.tools}
-        assert ("shop.refund_order" in offered) is expected
-        assert ("db.update" in offered) is expected
-        assert "db.query" in offered
+        assert ("shop_refund_order" in offered) is expected
+        assert ("db_update" in offered) is expected
+        assert "db_query" in offered

@@ -137,14 +137,14 @@ def test_the_server_lists_the_policys_tools_with_their_json_schemas(mcp_stdio, p
     definitions = tool_definitions(policy, format="json_schema")
     listed = {tool.name: tool for tool in tools}
     assert [tool.name for tool in tools] == [d["name"] for d in definitions]
-    assert "approval.status" in listed  # a tool of the registry, listed like the others
+    assert "approval_status" in listed  # a tool of the registry, listed like the others
     for definition in definitions:
         tool = listed[definition["name"]]
         assert tool.input_schema == definition["input_schema"]
         assert tool.description == definition["description"]
-    assert listed["db.query"].annotations.read_only_hint is True
-    assert listed["db.delete"].annotations.destructive_hint is True
-    assert listed["approval.status"].input_schema["required"] == ["approval_id"]
+    assert listed["db_query"].annotations.read_only_hint is True
+    assert listed["db_delete"].annotations.destructive_hint is True
+    assert listed["approval_status"].input_schema["required"] == ["approval_id"]
 
 
 @pytest.mark.slow
@@ -265,7 +265,7 @@ def test_a_token_narrowed_server_lists_and_runs_only_what_the_token_grants(mcp_s
         refused, write = client.call("db.create", {"model": "Note", "data": {"body": "hi"}})
         _, status = client.call("approval_status", {"approval_id": "appr_x"})
 
-    assert names == ["db.query", "db.get"]  # no write tool, so no approval_status either
+    assert names == ["db_query", "db_get"]  # no write tool, so no approval_status either
     assert read["outcome"] == "ok" and read["count"] == 1
     assert refused.is_error is True
     assert write["error"]["code"] == "TOOL_NOT_ALLOWED"
@@ -324,12 +324,16 @@ def test_calls_after_the_servers_token_expired_are_denied_and_audited(policy):
     assert AuditEvent.objects.get(id=outcome["audit_id"]).error_code == "TOKEN_EXPIRED"
 
 
-def test_underscored_names_serve_clients_that_forbid_dots(policy):
+def test_provider_safe_names_by_default_and_dotted_as_the_opt_in(policy):
     caller = resolve_caller(policy, principal="agent:support-bot", tenant="7")
-    names = [tool.name for tool in mcp_tools(caller.policy, "underscored")]
+    names = [tool.name for tool in mcp_tools(caller.policy)]
     definitions = tool_definitions(policy, format="anthropic")
     assert names == [d["name"] for d in definitions]
-    assert "approval_status" in names
+    assert "approval_status" in names and all("." not in name for name in names)
+    assert [tool.name for tool in mcp_tools(caller.policy, "underscored")] == names
+    dotted = [tool.name for tool in mcp_tools(caller.policy, "dotted")]
+    assert dotted == [name.replace("_", ".", 1) for name in names]
+    assert "approval.status" in dotted and "shop.refund_order" in dotted
 
 
 def free_port():

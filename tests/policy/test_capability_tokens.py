@@ -214,7 +214,7 @@ def test_tool_definitions_of_a_narrowed_policy_list_only_its_tools_and_models(po
     definitions = tool_definitions(capability.policy, format="json_schema")
 
     # approval.status comes with a write tool: a held update must be followable.
-    assert [d["name"] for d in definitions] == ["db.query", "db.update", "approval.status"]
+    assert [d["name"] for d in definitions] == ["db_query", "db_update", "approval_status"]
     assert definitions[0]["input_schema"]["properties"]["model"]["enum"] == ["Order"]
 
 

@@ -245,8 +245,9 @@ def test_anthropic_definitions_have_name_description_and_input_schema():
     assert {t.replace(".", "_") for t in READ_TOOLS} <= {d["name"] for d in definitions}
 
 
-def test_json_schema_definitions_keep_the_dotted_names():
-    definitions = tool_definitions(orders_only_policy(), format="json_schema")
+def test_json_schema_definitions_give_the_dotted_names_when_asked():
+    assert "db_query" in {d["name"] for d in tool_definitions(orders_only_policy())}
+    definitions = tool_definitions(orders_only_policy(), format="json_schema", names="dotted")
 
     names = {d["name"] for d in definitions}
     assert names >= READ_TOOLS

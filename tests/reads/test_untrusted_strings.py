@@ -64,7 +64,7 @@ def test_get_and_aggregate_group_keys_are_wrapped(ctx):
 
 def test_the_read_tools_tell_the_model_and_plain_policies_change_nothing(ctx):
     described = {t["name"]: t["description"] for t in tool_definitions(MARKED)}
-    assert all("untrusted-data" in described[name] for name in ("db.query", "db.get"))
+    assert all("untrusted-data" in described[name] for name in ("db_query", "db_get"))
     plain = (
         PolicyBuilder(DEFAULT_PROD)
         .register_models(["shop.Customer"])

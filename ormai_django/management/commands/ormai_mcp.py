@@ -50,9 +50,10 @@ class Command(BaseCommand):
         parser.add_argument(
             "--tool-names",
             dest="tool_names",
-            choices=("dotted", "underscored"),
-            default="dotted",
-            help="db.query (default) or db_query, for clients that forbid dots.",
+            choices=("provider", "dotted", "underscored"),
+            default="provider",
+            help="db_query (provider, the default: what OpenAI and Anthropic accept) or "
+            "db.query (dotted); underscored is the old name of provider.",
         )
 
     def handle(self, *args: Any, **options: Any) -> None:
