@@ -77,7 +77,19 @@ def parse_domain(inv: Invocation, tool: DomainTool) -> DomainRequest:
         rule=f"idempotency_key:{tool.name}",
     )
     inv.idempotency_key = key or ""
-    given = {name: value for name, value in args.items() if name not in RESERVED_ARGUMENTS}
+    fields = tool.input().fields
+    # null for an optional input that takes no null means "not given", as the schema says.
+    given = {
+        name: value
+        for name, value in args.items()
+        if name not in RESERVED_ARGUMENTS
+        and not (
+            value is None
+            and name in fields
+            and not fields[name].required
+            and not fields[name].allow_null
+        )
+    }
     serializer = tool.input(data=given)
     if not serializer.is_valid():
         raise validation_error(_serializer_messages(serializer.errors), TOOL_RULES)

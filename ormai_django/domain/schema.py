@@ -26,8 +26,21 @@ def field_schema(field: f.Field) -> dict[str, Any]:
     if field.help_text:
         schema["description"] = str(field.help_text)
     if field.allow_null:
-        schema = {"anyOf": [schema, {"type": "null"}], **_description_of(schema)}
+        schema = nullable(schema)
     return schema
+
+
+def nullable(schema: dict[str, Any]) -> dict[str, Any]:
+    """``schema`` or ``null`` (``anyOf``, not a type array: Gemini's subset and pydantic-ai's
+    TestModel take only that); the description stays on the outside."""
+    inner = dict(schema)
+    outer = _description_of(inner)
+    if inner.get("anyOf") and not set(inner) - {"anyOf"}:
+        choices = inner["anyOf"]
+        if {"type": "null"} in choices:
+            return {"anyOf": choices, **outer}
+        return {"anyOf": [*choices, {"type": "null"}], **outer}
+    return {"anyOf": [inner, {"type": "null"}], **outer}
 
 
 def _description_of(schema: dict[str, Any]) -> dict[str, Any]:
@@ -97,29 +110,46 @@ def _lengths(field: f.Field) -> dict[str, Any]:
 
 
 def object_schema(fields: dict[str, f.Field]) -> dict[str, Any]:
+    """The input's schema; an optional field accepts ``null`` too, meaning "not given"."""
     required = [name for name, field in fields.items() if field.required]
+    properties = {
+        name: field_schema(field)
+        if field.required or field.allow_null
+        else nullable(field_schema(field))
+        for name, field in fields.items()
+    }
     return {
         "type": "object",
-        "properties": {name: field_schema(field) for name, field in fields.items()},
+        "properties": properties,
         "required": required,
         "additionalProperties": False,
     }
 
 
-RESERVED_SCHEMAS: dict[str, dict[str, Any]] = {
-    "reason": {
+# The schemas of the arguments every writing tool takes, db.* and domain tools alike
+# (tools/schemas.py uses these too). Each is optional, so null means "not given".
+REASON_SCHEMA = nullable(
+    {
         "type": "string",
         "description": "Why, in one sentence in the user's terms; recorded in the audit log.",
-    },
-    "idempotency_key": {
+    }
+)
+IDEMPOTENCY_KEY_SCHEMA = nullable(
+    {
         "type": "string",
         "description": "A unique string per intended change; resend it unchanged on retry.",
-    },
-    "dry_run": {
-        "type": "boolean",
-        "description": "Preview: run it, show the result and the rows it would change, and "
-        "change nothing.",
-    },
+    }
+)
+RESERVED_SCHEMAS: dict[str, dict[str, Any]] = {
+    "reason": REASON_SCHEMA,
+    "idempotency_key": IDEMPOTENCY_KEY_SCHEMA,
+    "dry_run": nullable(
+        {
+            "type": "boolean",
+            "description": "Preview: run it, show the result and the rows it would change, "
+            "and change nothing.",
+        }
+    ),
 }
 
 

@@ -12,16 +12,24 @@ from __future__ import annotations
 from typing import Any
 
 from ormai_django.domain.declarations import declared
+from ormai_django.domain.schema import (
+    IDEMPOTENCY_KEY_SCHEMA,
+    REASON_SCHEMA,
+    nullable,
+)
 from ormai_django.domain.schema import input_schema as domain_input_schema
 from ormai_django.names import DB_AGGREGATE, DB_GET, DB_QUERY, DB_TOOLS
 from ormai_django.orm.where import DATE_PARTS, LOOKUPS
 from ormai_django.policy.loading import get_policy
 from ormai_django.policy.policy import Policy
-from ormai_django.reads.aggregate import AGGREGATES
+from ormai_django.reads.aggregate import AGGREGATES, MAX_GROUP_BY
+from ormai_django.reads.query import MAX_ORDER_BY
 from ormai_django.reads.untrusted import DESCRIPTION as UNTRUSTED_DESCRIPTION
 from ormai_django.tools.registry import ToolSpec, all_tools
 
 FORMATS = ("openai", "anthropic", "json_schema")
+# Arguments whose schema already takes null (the shared reason and idempotency key).
+NULLABLE_ALREADY = ("reason", "idempotency_key")
 
 
 # How tool names are spelled for a client: provider-safe (db_query) or canonical (db.query).
@@ -69,9 +77,12 @@ def _argument_schemas(policy: Policy) -> dict[str, dict[str, Any]]:
             "description": "Fields to return (default: all visible fields; id always included).",
         },
         "order_by": {
-            "type": "array",
-            "items": {"type": "string"},
-            "description": "Fields to sort by; prefix '-' for descending.",
+            "anyOf": [
+                {"type": "string"},
+                {"type": "array", "items": {"type": "string"}, "maxItems": MAX_ORDER_BY},
+            ],
+            "description": f"A field or up to {MAX_ORDER_BY} fields to sort by; prefix '-' "
+            "for descending.",
         },
         "limit": {
             "type": "integer",
@@ -83,7 +94,10 @@ def _argument_schemas(policy: Policy) -> dict[str, dict[str, Any]]:
             "type": "string",
             "description": "next_cursor from the previous page of the same query.",
         },
-        "id": {"type": ["integer", "string"], "description": "The row's primary key."},
+        "id": {
+            "anyOf": [{"type": "integer"}, {"type": "string"}],
+            "description": "The row's primary key.",
+        },
         "aggregations": {
             "type": "object",
             "description": (
@@ -97,22 +111,19 @@ def _argument_schemas(policy: Policy) -> dict[str, dict[str, Any]]:
             "type": "object",
             "description": "Field values to write: writable fields only (db.describe lists them).",
         },
-        "reason": {
-            "type": "string",
-            "description": "Why, in one sentence in the user's terms; recorded in the audit log.",
-        },
-        "idempotency_key": {
-            "type": "string",
-            "description": "A unique string per intended change; resend it unchanged on retry.",
-        },
+        "reason": REASON_SCHEMA,
+        "idempotency_key": IDEMPOTENCY_KEY_SCHEMA,
         "dry_run": {
             "type": "boolean",
             "description": "Preview: the exact rows and values, changing nothing.",
         },
         "group_by": {
-            "type": "array",
-            "items": {"type": "string"},
-            "description": "Fields to group by; the result is one object per group.",
+            "anyOf": [
+                {"type": "string"},
+                {"type": "array", "items": {"type": "string"}, "maxItems": MAX_GROUP_BY},
+            ],
+            "description": f"A field or up to {MAX_GROUP_BY} fields to group by; the result "
+            "is one object per group.",
         },
         "approval_id": {
             "type": "string",
@@ -129,7 +140,13 @@ def input_schema(spec: ToolSpec, policy: Policy) -> dict[str, Any]:
     schemas = _argument_schemas(policy)
     return {
         "type": "object",
-        "properties": {name: schemas[name] for name in spec.arguments},
+        # An optional argument accepts null too: the server treats it as not given.
+        "properties": {
+            name: schemas[name]
+            if name in spec.required or name in NULLABLE_ALREADY
+            else nullable(schemas[name])
+            for name in spec.arguments
+        },
         "required": list(spec.required),
         "additionalProperties": False,
     }

@@ -292,10 +292,18 @@ def test_schemas_list_this_policys_models_as_an_enum(fmt, policy):
 
     for schema in sandbox.values():
         if "model" in schema["properties"]:
-            assert set(schema["properties"]["model"]["enum"]) == SANDBOX_MODELS
+            assert set(not_null(schema["properties"]["model"])["enum"]) == SANDBOX_MODELS
     for schema in orders_only.values():
         if "model" in schema["properties"]:
-            assert schema["properties"]["model"]["enum"] == ["Order"]
+            assert not_null(schema["properties"]["model"])["enum"] == ["Order"]
+
+
+def not_null(prop):
+    """An optional argument's schema without its null branch (required ones are as is)."""
+    if "anyOf" in prop and {"type": "null"} in prop["anyOf"]:
+        [inner] = [branch for branch in prop["anyOf"] if branch != {"type": "null"}]
+        return inner
+    return prop
 
 
 @pytest.mark.parametrize("fmt", ["openai", "anthropic", "json_schema"])
@@ -327,8 +335,9 @@ def test_definitions_give_the_policys_row_limits():
     query = by_name(tool_definitions(policy, format="anthropic"))["db_query"]
     limit = query["input_schema"]["properties"]["limit"]
 
-    assert limit["maximum"] == 6
-    assert limit["minimum"] == 1
+    assert limit["anyOf"][1] == {"type": "null"}  # optional: null means not given
+    assert limit["anyOf"][0]["maximum"] == 6
+    assert limit["anyOf"][0]["minimum"] == 1
     assert "4" in limit["description"]
 
 
