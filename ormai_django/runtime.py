@@ -30,6 +30,7 @@ from ormai_django.policy.loading import get_policy
 from ormai_django.policy.policy import Policy
 from ormai_django.tools.arguments import check_arguments
 from ormai_django.tools.registry import find_tool
+from ormai_django.tools.strict import plain_arguments
 from ormai_django.verdicts import broken_verdict, get_shadow_policy, shadow_path, verdict_of
 
 logger = logging.getLogger("ormai_django")
@@ -226,6 +227,9 @@ def _outcome(
     writes = True  # until the tool is known: only a tool that doesn't write may reuse a row
     try:
         name, arguments = parse_call(call)
+        # A call made from the strict schemas (where/data/aggregations as lists), as the tools
+        # read it; the audit row keeps it so, as does the idempotency hash.
+        arguments = plain_arguments(arguments)
         tool_name = name if isinstance(name, str) else f"<{type(name).__name__}>"
         spec = find_tool(name)
         tool_name = spec.name

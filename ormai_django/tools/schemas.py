@@ -26,6 +26,7 @@ from ormai_django.reads.aggregate import AGGREGATES, MAX_GROUP_BY
 from ormai_django.reads.query import MAX_ORDER_BY
 from ormai_django.reads.untrusted import DESCRIPTION as UNTRUSTED_DESCRIPTION
 from ormai_django.tools.registry import ToolSpec, all_tools
+from ormai_django.tools.strict import strict_schema, strict_shapes
 
 FORMATS = ("openai", "anthropic", "json_schema")
 # Arguments whose schema already takes null (the shared reason and idempotency key).
@@ -158,6 +159,7 @@ def tool_definitions(
     *,
     context: Any = None,
     names: str = "provider",
+    strict: bool = False,
 ) -> list[dict[str, Any]]:
     """The tools this policy offers, in the shape ``format`` expects (the same default,
     ``json_schema``, as ``GET tools/`` over HTTP).
@@ -169,6 +171,13 @@ def tool_definitions(
     ``names``: ``"provider"`` (the default: ``db_query``, what OpenAI, Anthropic and the
     MCP clients that pass names through accept) or ``"dotted"`` (``db.query``, the
     canonical names). ``execute`` takes either spelling.
+
+    ``strict=True``: schemas OpenAI's strict mode accepts (every property required, the
+    optional ones nullable, every object closed, ``where``, ``data`` and ``aggregations`` as
+    closed lists: see ``ormai_django.tools.strict``), and ``"strict": true`` on each OpenAI
+    function; ``execute`` takes calls made from them.
+
+        tool_definitions(format="openai", strict=True)
 
     ``context`` (a ``ToolContext``): only what this caller may use, so a caller outside a
     soft launch (``enable_writes(..., tenants=[...])``) isn't offered its writes.
@@ -182,6 +191,7 @@ def tool_definitions(
     if context is not None:
         policy = policy.for_context(context)
     models_text = _models_summary(policy)
+    shapes = strict_shapes(policy) if strict else {}
     definitions = []
     for spec in all_tools():
         if not policy.allows_tool(spec.name):
@@ -196,6 +206,8 @@ def tool_definitions(
         if policy.mark_untrusted_strings and spec.name in (DB_QUERY, DB_GET, DB_AGGREGATE):
             description += UNTRUSTED_DESCRIPTION
         schema = input_schema(spec, policy)
+        if strict:
+            schema = strict_schema(schema, shapes)
         name = spec.name if names == "dotted" else spec.provider_name
         if format == "openai":
             definitions.append(
@@ -205,6 +217,7 @@ def tool_definitions(
                         "name": name,
                         "description": description,
                         "parameters": schema,
+                        **({"strict": True} if strict else {}),
                     },
                 }
             )
