@@ -13,7 +13,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.urls import include, path
+from django.http import JsonResponse
+from django.urls import include, path, re_path
 from drf_spectacular.renderers import OpenApiJsonRenderer, OpenApiYamlRenderer
 from drf_spectacular.utils import extend_schema
 from drf_spectacular.views import SpectacularAPIView
@@ -44,6 +45,10 @@ class OrmaiSchemaView(SpectacularAPIView):
         "DESCRIPTION": "Policy-governed tools over the Django ORM, their approvals and "
         "their audit log. See docs/integrations.md.",
         "VERSION": __version__,
+        "POSTPROCESSING_HOOKS": [
+            "drf_spectacular.hooks.postprocess_schema_enums",
+            "ormai_django.api.schema.add_common_responses",
+        ],
     }
 
     @extend_schema(exclude=True)
@@ -53,9 +58,29 @@ class OrmaiSchemaView(SpectacularAPIView):
         return super().get(request, *args, **kwargs)
 
 
+ENDPOINTS = "tools/, tools/call/, approvals/, audit-events/, schema/"
+
+
+def unknown_endpoint(request: Any, unmatched: str) -> JsonResponse:
+    """404 for a path under the API's prefix that no endpoint has."""
+    hint = "" if unmatched.endswith("/") or not unmatched else " (the paths end with '/')"
+    return JsonResponse(
+        {
+            "error": {
+                "code": "NOT_FOUND",
+                "message": f"No endpoint at {request.path!r}{hint}. Endpoints: {ENDPOINTS}.",
+            }
+        },
+        status=404,
+    )
+
+
 urlpatterns = [
     path("tools/", ToolListView.as_view(), name="tools"),
     path("tools/call/", ToolCallView.as_view(), name="tool-call"),
     path("schema/", OrmaiSchemaView.as_view(), name="schema"),
     path("", include(router.urls)),
+    # Anything else under the prefix is the API's own 404, in its error shape (not Django's
+    # HTML page), naming the endpoints there are.
+    re_path(r"^(?P<unmatched>.*)$", unknown_endpoint, name="unknown-endpoint"),
 ]

@@ -184,8 +184,9 @@ def find_tool(name: Any) -> ToolSpec:
         )
         if tool is not None:
             return domain_spec(tool)
-    listed = ", ".join([*TOOLS, *sorted(REGISTRY)])
+    # In the spelling clients are offered by default (tool_definitions, MCP): db_query.
+    listed = ", ".join(names.provider_name(n) for n in [*TOOLS, *sorted(REGISTRY)])
     raise ToolError(
         codes.UNKNOWN_TOOL,
-        f"Unknown tool {name!r}. Tools: {listed} (or with '_' for '.').",
+        f"Unknown tool {name!r}. Tools: {listed} (the dotted names, db.query, work too).",
     )

@@ -104,7 +104,7 @@ def test_an_undeclared_tool_is_unknown_and_the_message_lists_the_tools():
     result = execute({"name": "shop.refund_everything", "arguments": {}}, AGENT)
 
     assert result["error"]["code"] == "UNKNOWN_TOOL"
-    assert "shop.refund_order" in result["error"]["message"]
+    assert "shop_refund_order" in result["error"]["message"]
 
 
 @pytest.mark.parametrize(
