@@ -39,6 +39,12 @@ class AuditEventQuerySet(models.QuerySet):
     def bulk_update(self, *args: Any, **kwargs: Any) -> int:
         raise AppendOnlyError("Audit events are append-only; they can't be updated.")
 
+    def bulk_create(self, objs: Any, *args: Any, **kwargs: Any) -> list[Any]:
+        # An upsert rewrites the row it collides with: an update by another name.
+        if kwargs.get("update_conflicts"):
+            raise AppendOnlyError("Audit events are append-only; an upsert can't rewrite one.")
+        return super().bulk_create(objs, *args, **kwargs)
+
 
 class AuditEvent(models.Model):
     """One tool call: who, what, why, the outcome, and for writes the rows it changed."""
