@@ -20,6 +20,7 @@ from ormai_django import names
 from ormai_django.audit import safe_text
 from ormai_django.codes import (
     ALREADY_ROLLED_BACK,
+    AMBIGUOUS_RUN,
     INVALID_ARGUMENTS,
     NOT_A_WRITE,
     NOT_REVERSIBLE,
@@ -117,6 +118,7 @@ def rollback_run(
     run_id: str,
     *,
     actor: str,
+    tenant_id: Any = None,
     dry_run: bool = False,
     force: bool = False,
     reason: str = "",
@@ -130,14 +132,21 @@ def rollback_run(
     over (``skipped``). The rollbacks share the run id ``rollback:<run_id>``, so
     ``rollback_run("rollback:<run_id>", ...)`` redoes the run. Returns ``{"outcome",
     "run_id", "audit_ids", "rolled_back", "skipped", "restored_rows", "rows"}``.
+
+    A run is a tenant's: agents of two tenants may use the same run id. ``tenant_id`` names
+    it; without it, a run id that more than one tenant used is refused (``AMBIGUOUS_RUN``)
+    rather than rolling back another tenant's writes.
     """
     if not isinstance(run_id, str) or not run_id:
         raise RollbackError(INVALID_ARGUMENTS, "run_id must be a non-empty string.")
+    tenant = _run_tenant(run_id, tenant_id)
     skipped: list[str] = []  # writes of the run already rolled back one by one
 
     def select(lock: bool) -> list[AuditEvent]:
         events = (
-            AuditEvent.objects.filter(run_id=run_id, outcome=AuditEvent.Outcome.OK)
+            AuditEvent.objects.filter(
+                run_id=run_id, tenant_id=tenant, outcome=AuditEvent.Outcome.OK
+            )
             .exclude(tool__in=NOT_WRITES)
             .exclude(changes=None)
             .order_by("-created_at", "-id")
@@ -171,6 +180,27 @@ def rollback_run(
     result = _rollback(request)
     result["skipped"] = skipped
     return result
+
+
+def _run_tenant(run_id: str, tenant_id: Any) -> str:
+    """The tenant (as the audit log stores it) whose run ``run_id`` is rolled back."""
+    if tenant_id is not None:
+        return str(tenant_id)
+    tenants = sorted(
+        set(
+            AuditEvent.objects.filter(run_id=run_id, outcome=AuditEvent.Outcome.OK)
+            .exclude(tool__in=NOT_WRITES)
+            .values_list("tenant_id", flat=True)
+        )
+    )
+    if len(tenants) > 1:
+        raise RollbackError(
+            AMBIGUOUS_RUN,
+            f"Run {safe_text(run_id, limit=200)!r} has writes in several tenants "
+            f"({', '.join(t or '(none)' for t in tenants)}); name the tenant whose run it is "
+            "(tenant_id=..., or --tenant).",
+        )
+    return tenants[0] if tenants else ""
 
 
 def check_reversible(event: AuditEvent) -> None:
