@@ -4,41 +4,16 @@ server lists. With the default (provider-safe) names, no framework has to rename
 (langchain-mcp-adapters is left out: its releases need the MCP SDK 1.x, ours is 2.x; the
 wiring is in docs/integrations.md.)"""
 
-import contextlib
 import re
-import subprocess
-import sys
 
 import pytest
 
 from ormai_django.models import ApprovalRequest, AuditEvent
 from sandbox_project.shop.models import Customer, Note
 from tests.factories import CustomerFactory, NoteFactory, OrderFactory, SubscriptionFactory
-from tests.mcp.test_mcp_server import AGENT, REPO, free_port, server_env, wait_for_port
+from tests.mcp.test_mcp_server import streamable_http_server
 
 pytestmark = [pytest.mark.slow]
-
-
-@contextlib.contextmanager
-def http_server(database_env, tmp_path):
-    port = free_port()
-    log_path = tmp_path / "http.log"
-    command = [sys.executable, "manage.py", "ormai_mcp", "--transport", "streamable-http"]
-    with log_path.open("w") as log:
-        process = subprocess.Popen(
-            [*command, "--port", str(port), *AGENT],
-            cwd=REPO,
-            env=server_env(database_env),
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-        try:
-            wait_for_port(process, port, log_path)
-            yield f"http://127.0.0.1:{port}/mcp"
-        finally:
-            process.terminate()
-            process.wait(timeout=20)
 
 
 def seed():
@@ -113,7 +88,7 @@ def test_pydantic_ai_calls_every_listed_tool_through_its_mcp_toolset(shared_data
             return ModelResponse(parts=[ToolCallPart("approval_status", {"approval_id": held})])
         return ModelResponse(parts=[TextPart("done")])
 
-    with http_server(shared_database, tmp_path) as url:
+    with streamable_http_server(shared_database, tmp_path) as url:
         agent = Agent(FunctionModel(script), toolsets=[MCPToolset(url)])
         result = agent.run_sync("Do the support work.")
 

@@ -5,8 +5,9 @@ import copy
 
 import pytest
 
-from ormai_django import DEFAULT_PROD, PolicyBuilder, tool_definitions
+from ormai_django import tool_definitions
 from sandbox_project.shop.models import Order
+from tests.clients.test_provider_schema_rules import everything_policy
 from tests.factories import CustomerFactory, OrderFactory
 from tests.support import call_tool
 
@@ -16,18 +17,7 @@ pytestmark = pytest.mark.django_db
 
 
 def policy():
-    return (
-        PolicyBuilder(DEFAULT_PROD)
-        .register_models(
-            ["shop.Customer", "shop.Order", "shop.Note", "shop.Refund", "shop.Subscription"]
-        )
-        .mask_fields(["customer.email"])
-        .tenant_scope("tenant_id")
-        .enable_writes(writable_fields={"Order": ["status"], "Note": ["body", "customer"]})
-        .allow_tools(["shop.refund_order", "shop.change_plan", "shop.send_receipt_email"])
-        .expose_dry_run_tools()
-        .build()
-    )
+    return everything_policy()
 
 
 def test_every_strict_definition_is_already_strict_for_openai_agents():

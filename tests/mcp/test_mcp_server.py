@@ -351,8 +351,10 @@ def wait_for_port(process, port, log_path):
     pytest.fail(f"the HTTP server did not start:\n{log_path.read_text(errors='replace')}")
 
 
-@pytest.mark.slow
-def test_streamable_http_serves_the_tools_on_loopback(shared_database, tmp_path, policy):
+@contextlib.contextmanager
+def streamable_http_server(database_env, tmp_path):
+    """``ormai_mcp --transport streamable-http`` on a free 127.0.0.1 port, as AGENT; yields
+    its URL and stops it afterwards (its output goes to ``tmp_path / "http.log"``)."""
     port = free_port()
     log_path = tmp_path / "http.log"
     command = [sys.executable, "manage.py", "ormai_mcp", "--transport", "streamable-http"]
@@ -360,22 +362,31 @@ def test_streamable_http_serves_the_tools_on_loopback(shared_database, tmp_path,
         process = subprocess.Popen(
             [*command, "--port", str(port), *AGENT],
             cwd=REPO,
-            env=server_env(shared_database),
+            env=server_env(database_env),
             stdin=subprocess.DEVNULL,
             stdout=log,
             stderr=subprocess.STDOUT,
         )
         try:
             wait_for_port(process, port, log_path)
-            with connected(streamable_http_client(f"http://127.0.0.1:{port}/mcp")) as client:
-                names = [tool.name for tool in client.list_tools()]
+            yield f"http://127.0.0.1:{port}/mcp"
         finally:
             process.terminate()
             process.wait(timeout=20)
 
+
+@pytest.mark.slow
+def test_streamable_http_serves_the_tools_on_loopback(shared_database, tmp_path, policy):
+    with (
+        streamable_http_server(shared_database, tmp_path) as url,
+        connected(streamable_http_client(url)) as client,
+    ):
+        names = [tool.name for tool in client.list_tools()]
+
     expected = [d["name"] for d in tool_definitions(policy, format="json_schema")]
     assert names == expected
-    assert f"serving MCP on http://127.0.0.1:{port}/mcp" in log_path.read_text()
+    assert url.startswith("http://127.0.0.1:") and url.endswith("/mcp")
+    assert f"serving MCP on {url}" in (tmp_path / "http.log").read_text()
 
 
 def test_the_core_does_not_import_the_mcp_sdk():
