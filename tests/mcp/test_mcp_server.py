@@ -44,6 +44,7 @@ from tests.factories import CustomerFactory, OrderFactory, SubscriptionFactory
 REPO = Path(__file__).resolve().parents[2]
 AGENT = ("--principal", "agent:support-bot", "--tenant", "7", "--run-id", "run-mcp")
 STARTUP_SECONDS = 60
+REMOTE = ("--bearer-token", "t" * 40, *AGENT)
 
 
 @pytest.fixture
@@ -301,6 +302,19 @@ def test_a_bad_token_stops_the_command_before_it_serves(tmp_path):
         (("--token", "x", "--principal", "agent:bot"), "drop --principal"),
         (("--transport", "streamable-http", "--host", "0.0.0.0", *AGENT), "--allow-remote"),
         (("--host", "127.0.0.1", *AGENT), "--host is for --transport streamable-http"),
+        (("--bearer-token", "t" * 40, *AGENT), "--bearer-token is for --transport"),
+        (
+            ("--transport", "streamable-http", "--host", "10.0.0.5", "--allow-remote", *AGENT),
+            "--allow-remote needs a bearer token",
+        ),
+        (
+            ("--transport", "streamable-http", "--bearer-token", "short", *AGENT),
+            "use at least 32",
+        ),
+        (
+            ("--transport", "streamable-http", "--host", "0.0.0.0", "--allow-remote", *REMOTE),
+            "--allowed-host NAME",
+        ),
     ],
 )
 def test_the_command_refuses_a_missing_caller_or_an_exposed_host(options, message):
@@ -336,31 +350,32 @@ def test_provider_safe_names_by_default_and_dotted_as_the_opt_in(policy):
     assert "approval.status" in dotted and "shop.refund_order" in dotted
 
 
-def free_port():
+def free_port(host="127.0.0.1"):
     with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
+        probe.bind((host, 0))
         return probe.getsockname()[1]
 
 
-def wait_for_port(process, port, log_path):
+def wait_for_port(process, port, log_path, host="127.0.0.1"):
     deadline = time.monotonic() + STARTUP_SECONDS
     while time.monotonic() < deadline and process.poll() is None:
-        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.5):
+        with contextlib.suppress(OSError), socket.create_connection((host, port), 0.5):
             return
         time.sleep(0.2)
     pytest.fail(f"the HTTP server did not start:\n{log_path.read_text(errors='replace')}")
 
 
 @contextlib.contextmanager
-def streamable_http_server(database_env, tmp_path):
-    """``ormai_mcp --transport streamable-http`` on a free 127.0.0.1 port, as AGENT; yields
-    its URL and stops it afterwards (its output goes to ``tmp_path / "http.log"``)."""
-    port = free_port()
+def streamable_http_server(database_env, tmp_path, *, host="127.0.0.1", options=()):
+    """``ormai_mcp --transport streamable-http`` on a free port of ``host``, as AGENT (with
+    ``options`` added); yields its URL and stops it afterwards (its output goes to
+    ``tmp_path / "http.log"``)."""
+    port = free_port(host)
     log_path = tmp_path / "http.log"
     command = [sys.executable, "manage.py", "ormai_mcp", "--transport", "streamable-http"]
     with log_path.open("w") as log:
         process = subprocess.Popen(
-            [*command, "--port", str(port), *AGENT],
+            [*command, "--host", host, "--port", str(port), *options, *AGENT],
             cwd=REPO,
             env=server_env(database_env),
             stdin=subprocess.DEVNULL,
@@ -368,8 +383,8 @@ def streamable_http_server(database_env, tmp_path):
             stderr=subprocess.STDOUT,
         )
         try:
-            wait_for_port(process, port, log_path)
-            yield f"http://127.0.0.1:{port}/mcp"
+            wait_for_port(process, port, log_path, host)
+            yield f"http://{host}:{port}/mcp"
         finally:
             process.terminate()
             process.wait(timeout=20)

@@ -21,6 +21,7 @@ from ormai_django.errors import PolicyConfigurationError
 from ormai_django.policy.loading import get_policy
 
 TOKEN_ENV = "ORMAI_CAPABILITY_TOKEN"
+BEARER_ENV = "ORMAI_MCP_BEARER_TOKEN"
 
 
 class Command(BaseCommand):
@@ -36,7 +37,23 @@ class Command(BaseCommand):
         parser.add_argument(
             "--allow-remote",
             action="store_true",
-            help="HTTP only: allow a --host that is not loopback (the server has no auth).",
+            help="HTTP only: allow a --host that is not loopback; needs --bearer-token.",
+        )
+        parser.add_argument(
+            "--bearer-token",
+            dest="bearer_token",
+            default=None,
+            help=f"HTTP only: every request must send 'Authorization: Bearer <this>' "
+            f"(default: ${BEARER_ENV}); required with --allow-remote.",
+        )
+        parser.add_argument(
+            "--allowed-host",
+            dest="allowed_hosts",
+            action="append",
+            default=[],
+            metavar="NAME[:PORT]",
+            help="HTTP only: a Host header clients may send besides the bound address "
+            "(repeatable; e.g. the name a proxy forwards).",
         )
         parser.add_argument("--principal", help="Who calls, e.g. agent:support-bot.")
         parser.add_argument("--tenant", help="The tenant whose rows the calls may reach.")
@@ -64,6 +81,7 @@ class Command(BaseCommand):
             from ormai_django.mcp.caller import CallerError
             from ormai_django.mcp.transports import (
                 BindRefused,
+                bind,
                 check_host,
                 serve_stdio,
                 serve_streamable_http,
@@ -75,11 +93,23 @@ class Command(BaseCommand):
 
         http = options["transport"] == "streamable-http"
         host = options["host"] or "127.0.0.1"
-        if options["host"] and not http:
-            raise CommandError("--host is for --transport streamable-http.")
+        bearer_token = options["bearer_token"] or os.environ.get(BEARER_ENV) or None
+        for flag, given in (
+            ("--host", options["host"]),
+            ("--bearer-token", options["bearer_token"]),
+            ("--allowed-host", options["allowed_hosts"]),
+            ("--allow-remote", options["allow_remote"]),
+        ):
+            if given and not http:
+                raise CommandError(f"{flag} is for --transport streamable-http.")
         if http:
             try:
-                check_host(host, allow_remote=options["allow_remote"])
+                check_host(
+                    host,
+                    allow_remote=options["allow_remote"],
+                    bearer_token=bearer_token,
+                    allowed_hosts=options["allowed_hosts"],
+                )
             except BindRefused as exc:
                 raise CommandError(str(exc)) from None
         try:
@@ -99,6 +129,11 @@ class Command(BaseCommand):
             raise CommandError(f"{exc.code}: {exc.message}") from None
 
         server = build_server(caller, tool_names=options["tool_names"])
+        if http:
+            try:  # bound before anything says "serving": a busy port is a clear error
+                sock = bind(host, options["port"])
+            except BindRefused as exc:
+                raise CommandError(str(exc)) from None
         # stdout is the protocol's in stdio mode: everything for people goes to stderr.
         print(f"ormai_mcp: serving as {caller.describe()}", file=sys.stderr, flush=True)
         try:
@@ -107,9 +142,10 @@ class Command(BaseCommand):
                     functools.partial(
                         serve_streamable_http,
                         server,
+                        sock=sock,
                         host=host,
-                        port=options["port"],
-                        allow_remote=options["allow_remote"],
+                        bearer_token=bearer_token,
+                        allowed_hosts=options["allowed_hosts"],
                     )
                 )
             else:
