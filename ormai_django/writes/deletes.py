@@ -3,8 +3,9 @@
 The collector gives exactly what ``QuerySet.delete()`` would remove or change (signals
 fire as usual, and django-simple-history writes its own "-" rows, with the reason).
 The cascade is known before any approval or budget is spent on it: refused under
-``DEFAULT_PROD`` unless the policy allows cascades for the model, and refused when it
-would reach rows of another tenant, or rows whose tenant can't be checked.
+``DEFAULT_PROD`` unless the policy allows cascades for the model, and refused, without
+counting them, when it would reach rows the caller can't see: another tenant's, soft-deleted
+ones, or rows whose tenant can't be checked.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.db import models
+from django.db.models import Q
 from django.db.models.deletion import Collector, ProtectedError, RestrictedError
 
 from ormai_django import codes
@@ -20,7 +22,7 @@ from ormai_django.errors import ToolDenied
 from ormai_django.orm.batches import batch_size, batches
 from ormai_django.orm.history import history_model
 from ormai_django.orm.rows import to_json
-from ormai_django.orm.scope import tenant_value
+from ormai_django.orm.scope import tenant_value, visibility
 from ormai_django.writes.operations import WriteOperation, full_row
 
 # A row the delete changes rather than removes: (model, field, pk, old value, new value).
@@ -143,10 +145,24 @@ class HardDeleteOperation(WriteOperation):
         self.check_cascade(reached)
 
     def check_cascade(self, reached: dict[type[models.Model], list[Any]]) -> None:
+        """Refuse a cascade the caller may not run. Rows it can't see (another tenant's,
+        soft-deleted ones, a model without a checkable tenant) refuse it first and unnamed,
+        so neither the message nor a preview counts or lists them: no existence oracle."""
         if not reached:
             return
-        summary = ", ".join(f"{len(ids)} {label}" for label, ids in self.cascade.items())
+        for model, pks in reached.items():
+            if model._meta.auto_created:
+                continue  # many-to-many link rows belong to the rows they link
+            if not self.all_visible(model, pks):
+                raise ToolDenied(
+                    codes.CASCADE_NOT_ALLOWED,
+                    f"Deleting these {self.mp.name} rows would reach related rows this call "
+                    "can't see (another tenant's, deleted ones, or rows whose tenant can't be "
+                    "checked); nothing was deleted. Ask a human to look at this data.",
+                    rule=f"tenant:{self.mp.label}",
+                )
         if not self.mp.writes.allow_cascade_delete:
+            summary = ", ".join(f"{len(ids)} {label}" for label, ids in self.cascade.items())
             raise ToolDenied(
                 codes.CASCADE_NOT_ALLOWED,
                 f"Deleting these {self.mp.name} rows would also delete or change {summary}; "
@@ -155,35 +171,23 @@ class HardDeleteOperation(WriteOperation):
                 cascade={label: len(ids) for label, ids in self.cascade.items()},
                 rule=f"cascade:{self.mp.label}",
             )
-        if self.mp.tenant_field is None:
-            return
-        tenant = tenant_value(self.mp, self.tenant)
-        for model, pks in reached.items():
-            if model._meta.auto_created:
-                continue  # many-to-many link rows belong to the rows they link
-            if not self.within_tenant(model, pks, tenant):
-                raise ToolDenied(
-                    codes.CASCADE_NOT_ALLOWED,
-                    f"Deleting these {self.mp.name} rows would cascade into {model._meta.label} "
-                    "rows of another tenant, or rows whose tenant can't be checked; nothing was "
-                    "deleted. Ask a human to look at this data.",
-                    rule=f"tenant:{self.mp.label}",
-                )
 
-    def within_tenant(self, model: type[models.Model], pks: list[Any], tenant: Any) -> bool:
-        """Whether every cascaded row carries the context's tenant; fails closed for a model
-        without a tenant field (a registered model's own, or the same name as ours)."""
+    def all_visible(self, model: type[models.Model], pks: list[Any]) -> bool:
+        """Whether every cascaded row is one this call could read: a registered model's
+        visibility (tenant and soft delete); for an unregistered one, the context's tenant
+        under the same field name, failing closed when it has none."""
         registered = self.policy.for_model(model)
         if registered is not None:
-            field = registered.tenant_field
+            visible = visibility(registered, self.tenant)
+        elif self.mp.tenant_field is None:
+            return True
+        elif self.mp.tenant_field in {f.name for f in model._meta.concrete_fields}:
+            visible = Q(**{self.mp.tenant_field: tenant_value(self.mp, self.tenant)})
         else:
-            names = {f.name for f in model._meta.concrete_fields}
-            field = self.mp.tenant_field if self.mp.tenant_field in names else None
-        if field is None:
             return False
         manager = model._base_manager.db_manager(self.using)
         return not any(
-            manager.filter(pk__in=batch).exclude(**{field: tenant}).exists()
+            manager.filter(pk__in=batch).exclude(visible).exists()
             for batch in batches(pks, batch_size(self.using))
         )
 
