@@ -24,6 +24,7 @@ from ormai_django import codes, names
 from ormai_django.audit import record_event
 from ormai_django.errors import OrmaiError
 from ormai_django.models import BudgetWindow
+from ormai_django.orm.scope import tenant_key
 
 __all__ = ["BudgetError", "prune_windows", "reset_run", "run_windows", "stopped_runs"]
 
@@ -38,7 +39,7 @@ def run_windows(run_id: str, tenant_id: Any = None) -> QuerySet[BudgetWindow]:
     """The windows of a run's budgets (in one tenant, when ``tenant_id`` is given)."""
     windows = BudgetWindow.objects.filter(scope=BudgetWindow.Scope.RUN, run_id=run_id)
     if tenant_id is not None:
-        windows = windows.filter(tenant_id=str(tenant_id)[:64])
+        windows = windows.filter(tenant_id=tenant_key(tenant_id)[:64])
     return windows
 
 

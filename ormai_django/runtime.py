@@ -13,6 +13,7 @@ import json
 import logging
 import time
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import Any
 
 from asgiref.sync import sync_to_async
@@ -25,6 +26,7 @@ from ormai_django.context import ToolContext, check_context
 from ormai_django.errors import PolicyConfigurationError, ToolDenied, ToolError
 from ormai_django.invocation import Invocation
 from ormai_django.names import APPROVAL_STATUS
+from ormai_django.orm.scope import canonical_tenant
 from ormai_django.policy.launch import check_launched
 from ormai_django.policy.loading import get_policy
 from ormai_django.policy.policy import Policy
@@ -244,6 +246,9 @@ def _outcome(
                     codes.POLICY_NOT_CONFIGURED,
                     "The host's ormai_django policy is not configured; no tool can run.",
                 ) from None
+        tenant = canonical_tenant(policy.models, ctx.tenant_id)
+        if tenant != ctx.tenant_id:
+            ctx = replace(ctx, tenant_id=tenant)  # "07" and 7 are one tenant from here on
         invocation = Invocation(
             spec.name, arguments, ctx, policy, started=started, approval=approval
         )

@@ -36,6 +36,40 @@ def tenant_value(mp: ModelPolicy, tenant_id: Any) -> Any:
         ) from None
 
 
+def canonical_tenant(models: Any, tenant_id: Any) -> Any:
+    """``tenant_id`` as the tenant fields of ``models`` (model policies) store it, so ``"07"``
+    and ``7`` are one tenant for an integer field, everywhere the id is compared or recorded.
+    Left as given when no model is tenant-scoped, when the fields disagree, or when it isn't
+    valid for them (reaching a scoped model then refuses it, as before)."""
+    if tenant_id is None or tenant_id == "":
+        return tenant_id
+    values = set()
+    for mp in models:
+        if not mp.tenant_field:
+            continue
+        try:
+            values.add(tenant_value(mp, tenant_id))
+        except (ToolError, TypeError):
+            return tenant_id
+    return values.pop() if len(values) == 1 else tenant_id
+
+
+def tenant_key(tenant_id: Any, policy: Any = None) -> str:
+    """The tenant as the app's own tables record it (audit, approvals, budgets): text of its
+    canonical value under ``policy`` (default ``ORMAI["POLICY"]``), ``""`` for none; for
+    code outside a call that looks rows up by a tenant a person typed (``--tenant 07``)."""
+    from ormai_django.errors import PolicyConfigurationError
+    from ormai_django.policy.loading import get_policy
+
+    if policy is None:
+        try:
+            policy = get_policy()
+        except PolicyConfigurationError:
+            return "" if tenant_id is None else str(tenant_id)
+    value = canonical_tenant(policy.models, tenant_id)
+    return "" if value is None else str(value)
+
+
 def visibility(mp: ModelPolicy, tenant_id: Any, prefix: str = "") -> Q:
     """Q that keeps only the rows of ``mp`` this context may see (``prefix`` for a relation)."""
     q = Q()

@@ -14,6 +14,7 @@ since the write is a conflict (``ROLLBACK_CONFLICT``) unless ``force``. See docs
 
 from ormai_django.codes import (
     ALREADY_ROLLED_BACK,
+    AMBIGUOUS_RUN,
     INVALID_ARGUMENTS,
     NOT_A_WRITE,
     NOT_REVERSIBLE,
@@ -33,6 +34,7 @@ from ormai_django.rollback.service import (
 
 __all__ = [
     "ALREADY_ROLLED_BACK",
+    "AMBIGUOUS_RUN",
     "INVALID_ARGUMENTS",
     "NOT_A_WRITE",
     "NOT_REVERSIBLE",

@@ -32,6 +32,7 @@ from ormai_django.domain.declarations import declared
 from ormai_django.errors import RollbackError
 from ormai_django.models import AuditEvent
 from ormai_django.names import WRITE_TOOLS
+from ormai_django.orm.scope import tenant_key
 from ormai_django.policy.loading import get_policy
 from ormai_django.rollback.apply import apply_steps
 from ormai_django.rollback.bulk import BulkRestore, apply_bulk
@@ -139,7 +140,7 @@ def rollback_run(
     """
     if not isinstance(run_id, str) or not run_id:
         raise RollbackError(INVALID_ARGUMENTS, "run_id must be a non-empty string.")
-    tenant = _run_tenant(run_id, tenant_id)
+    tenant = _run_tenant(run_id, tenant_id, policy)
     skipped: list[str] = []  # writes of the run already rolled back one by one
 
     def select(lock: bool) -> list[AuditEvent]:
@@ -182,10 +183,10 @@ def rollback_run(
     return result
 
 
-def _run_tenant(run_id: str, tenant_id: Any) -> str:
+def _run_tenant(run_id: str, tenant_id: Any, policy: Any) -> str:
     """The tenant (as the audit log stores it) whose run ``run_id`` is rolled back."""
     if tenant_id is not None:
-        return str(tenant_id)
+        return tenant_key(tenant_id, policy)
     tenants = sorted(
         set(
             AuditEvent.objects.filter(run_id=run_id, outcome=AuditEvent.Outcome.OK)

@@ -19,6 +19,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from ormai_django.budgets import BudgetError, prune_windows, reset_run
 from ormai_django.models import BudgetWindow
+from ormai_django.orm.scope import tenant_key
 
 
 def usage(recent: Any) -> tuple[int, int]:
@@ -60,7 +61,7 @@ class Command(BaseCommand):
         if options["run"] is not None:
             windows = windows.filter(run_id=options["run"])
         if options["tenant"] is not None:
-            windows = windows.filter(tenant_id=str(options["tenant"])[:64])
+            windows = windows.filter(tenant_id=tenant_key(options["tenant"])[:64])
         count = 0
         for window in windows.iterator():
             calls, rows = usage(window.recent)

@@ -1,10 +1,11 @@
-"""``python manage.py ormai_rollback <audit_id> | --run <run_id> [--dry-run] [--force]``
+"""``python manage.py ormai_rollback <audit_id> | --run <run_id> [--tenant T] [--dry-run]``
 
 Rolls back one executed write (or every write of an agent run), printing a table per row
 (model, pk, field, current value, restored value, conflict) and a one-line summary.
 
 Exit status: 0 done (or a clean dry run); 1 a conflict or a refusal (already rolled back,
-not a write; a dry run that finds conflicts); 2 an unknown id or bad arguments.
+not a write; a dry run that finds conflicts); 2 an unknown id or bad arguments (a run id
+that several tenants used, without ``--tenant``, included).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from ormai_django.rollback import (
+    AMBIGUOUS_RUN,
     INVALID_ARGUMENTS,
     UNKNOWN_AUDIT_EVENT,
     UNKNOWN_RUN,
@@ -39,6 +41,11 @@ class Command(BaseCommand):
         parser.add_argument("audit_id", nargs="?", help="The write's audit id (aud_...).")
         parser.add_argument("--run", dest="run_id", help="Roll back every write of this run id.")
         parser.add_argument(
+            "--tenant",
+            help="With --run: the tenant whose run it is (needed when several tenants used the "
+            "run id; a run is a tenant's).",
+        )
+        parser.add_argument(
             "--dry-run", action="store_true", help="Show the inverse row by row; change nothing."
         )
         parser.add_argument(
@@ -57,6 +64,8 @@ class Command(BaseCommand):
         audit_id, run_id = options["audit_id"], options["run_id"]
         if bool(audit_id) == bool(run_id):
             raise CommandError("Give an audit id or --run <run_id> (one of them).", returncode=2)
+        if options["tenant"] is not None and not run_id:
+            raise CommandError("--tenant goes with --run <run_id>.", returncode=2)
         if options["max_rows"] < 0:
             raise CommandError("--max-rows must be 0 or more.", returncode=2)
         kwargs = {
@@ -68,7 +77,7 @@ class Command(BaseCommand):
         }
         try:
             if run_id:
-                result = rollback_run(run_id, **kwargs)
+                result = rollback_run(run_id, tenant_id=options["tenant"], **kwargs)
             else:
                 result = rollback_audit_id(audit_id, **kwargs)
         except RollbackError as error:
@@ -93,7 +102,7 @@ class Command(BaseCommand):
             self.stdout.write("Conflicts (rows changed since the write):")
             for line in conflict_lines(error.conflicts):
                 self.stdout.write(f"  {line}")
-        unknown = error.code in (UNKNOWN_AUDIT_EVENT, UNKNOWN_RUN, INVALID_ARGUMENTS)
+        unknown = error.code in (UNKNOWN_AUDIT_EVENT, UNKNOWN_RUN, INVALID_ARGUMENTS, AMBIGUOUS_RUN)
         raise CommandError(
             f"{error.code}: {error.message}", returncode=EXIT_UNKNOWN if unknown else EXIT_REFUSED
         )
