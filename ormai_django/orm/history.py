@@ -24,6 +24,50 @@ def history_model(model: type[models.Model]) -> type[models.Model] | None:
     return getattr(model, manager).model if manager else None
 
 
+# In ``history_columns``: the history column copies the written row's own column.
+FROM_ROW = object()
+
+
+def history_columns(
+    model: type[models.Model],
+    history_type: str,
+    reason: str,
+    when: dt.datetime,
+    setting: Mapping[str, Any] | None = None,
+) -> list[tuple[models.Field, models.Field, Any]] | None:
+    """What each column of ``model``'s history table gets for a copy of one of its rows:
+    ``(history field, source field or None, value)`` where the value is ``FROM_ROW`` for a
+    column copied from the row (unless ``setting`` gives it, ``{attname: value}``). None
+    when the model keeps no history."""
+    historical = history_model(model)
+    if historical is None:
+        return None
+    setting = setting or {}
+    source = {f.attname: f for f in model._meta.concrete_fields}
+    columns: list[tuple[models.Field, models.Field, Any]] = []
+    for f in historical._meta.concrete_fields:
+        if f.name == "history_id":
+            continue
+        if f.attname in source:
+            value = setting.get(f.attname, FROM_ROW)
+        elif f.attname == "history_date":
+            value = when
+        elif f.attname == "history_type":
+            value = history_type
+        elif f.attname == "history_change_reason":
+            value = reason[: f.max_length] if f.max_length else reason
+        elif f.has_default():
+            value = f.get_default()
+        elif f.null:
+            value = None
+        else:
+            raise ImproperlyConfigured(
+                f"{historical._meta.label}.{f.name} has no value ormai_django can fill in"
+            )
+        columns.append((f, source.get(f.attname), value))
+    return columns
+
+
 def write_history(
     rows: models.QuerySet,
     history_type: str,
@@ -33,38 +77,16 @@ def write_history(
 ) -> int | None:
     """Copy ``rows`` into their model's history table, as they are or with ``setting``
     (``{attname: value}``) applied; returns how many rows were copied (None: no history)."""
-    model = rows.model
-    historical = history_model(model)
-    if historical is None:
+    columns = history_columns(rows.model, history_type, reason, when, setting)
+    if columns is None:
         return None
-    setting = setting or {}
-    source = {f.attname: f for f in model._meta.concrete_fields}
-    columns, selected = [], []
-    for f in historical._meta.concrete_fields:
-        if f.name == "history_id":
-            continue
-        if f.attname in source:
-            value = (
-                Value(setting[f.attname], output_field=source[f.attname])
-                if f.attname in setting
-                else F(f.attname)
-            )
-        elif f.attname == "history_date":
-            value = Value(when, output_field=f)
-        elif f.attname == "history_type":
-            value = Value(history_type, output_field=f)
-        elif f.attname == "history_change_reason":
-            value = Value(reason[: f.max_length] if f.max_length else reason, output_field=f)
-        elif f.has_default():
-            value = Value(f.get_default(), output_field=f)
-        elif f.null:
-            value = Value(None, output_field=f)
-        else:
-            raise ImproperlyConfigured(
-                f"{historical._meta.label}.{f.name} has no value ormai_django can fill in"
-            )
-        columns.append(f.column)
-        selected.append(value)
+    selected = [
+        F(source.attname)
+        if value is FROM_ROW
+        else Value(value, output_field=source if source is not None else f)
+        for f, source, value in columns
+    ]
+    historical = history_model(rows.model)
     connection = connections[rows.db]
     quote = connection.ops.quote_name
     copy = rows.order_by().values_list(*selected)
@@ -72,7 +94,7 @@ def write_history(
     with connection.cursor() as cursor:
         cursor.execute(
             f"INSERT INTO {quote(historical._meta.db_table)} "
-            f"({', '.join(quote(c) for c in columns)}) {select_sql}",
+            f"({', '.join(quote(f.column) for f, _, _ in columns)}) {select_sql}",
             params,
         )
         return cursor.rowcount

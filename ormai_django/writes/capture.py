@@ -16,6 +16,7 @@ takes the Python path.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 
 import orjson
@@ -23,7 +24,8 @@ from django.db import connections, models
 from django.db.models import F
 
 from ormai_django.fields import dumps
-from ormai_django.orm.rows import json_native
+from ormai_django.orm.history import FROM_ROW, history_columns, history_model
+from ormai_django.orm.rows import json_native, to_json
 
 VENDORS = ("sqlite", "postgresql")
 
@@ -84,3 +86,75 @@ def _sqlite_value(field: models.Field, column: str) -> str:
             f"ELSE json('false') END"
         )
     return column
+
+
+def update_in_one_statement(
+    rows: models.QuerySet,
+    fields: Sequence[models.Field],
+    values: dict[str, Any],
+    reason: str,
+    when: datetime,
+) -> tuple[int, int | None, orjson.Fragment]:
+    """PostgreSQL: update ``rows`` (locked already), copy them into their history table and
+    build the ledger in one statement, so the rows are scanned once rather than three times.
+
+    ``UPDATE ... FROM`` a snapshot of the rows returns each row's old values beside its new
+    ones; a data-modifying CTE inserts the history rows from what the update returned; the
+    outer query counts both and aggregates the ledger. ``values`` are ``{attname: value}``
+    for ``fields``; the history rows get ``reason`` and ``when``. Returns (rows updated,
+    history rows copied or None, the ledger as JSON text)."""
+    connection = connections[rows.db]
+    quote = connection.ops.quote_name
+    model = rows.model
+    table, pk = quote(model._meta.db_table), model._meta.pk
+    names = [f"b{i}" for i in range(len(fields))]
+    snapshot = rows.order_by().values(
+        pk_=F("pk"), **{n: F(f.attname) for n, f in zip(names, fields, strict=True)}
+    )
+    snapshot_sql, params = snapshot.query.get_compiler(rows.db).as_sql()
+    params = list(params)
+    assignments = []
+    for f in fields:
+        assignments.append(f"{quote(f.column)} = %s")
+        params.append(f.get_db_prep_save(values[f.attname], connection))
+    returned = ", ".join(
+        ["ormai_old.pk_ AS pk_", *(f"ormai_old.{n} AS {n}" for n in names)]
+        + [f"{table}.{quote(f.column)} AS r{i}" for i, f in enumerate(model._meta.concrete_fields)]
+    )
+    row_column = {f.attname: f"r{i}" for i, f in enumerate(model._meta.concrete_fields)}
+    sql = (
+        f"WITH ormai_old AS ({snapshot_sql}), "
+        f"ormai_upd AS (UPDATE {table} SET {', '.join(assignments)} FROM ormai_old "
+        f"WHERE {table}.{quote(pk.column)} = ormai_old.pk_ RETURNING {returned})"
+    )
+    copied = "NULL"
+    history = history_columns(model, "~", reason, when, setting=values)
+    if history is not None:
+        selected = []
+        for f, source, value in history:
+            if value is FROM_ROW:
+                selected.append(f"ormai_upd.{row_column[source.attname]}")
+            else:
+                selected.append("%s")
+                params.append((source or f).get_db_prep_save(value, connection))
+        sql += (
+            f", ormai_hist AS (INSERT INTO {quote(history_model(model)._meta.db_table)} "
+            f"({', '.join(quote(f.column) for f, _, _ in history)}) "
+            f"SELECT {', '.join(selected)} FROM ormai_upd RETURNING 1)"
+        )
+        copied = "(SELECT count(*) FROM ormai_hist)"
+    before = ", ".join(f"'{f.name}', ormai_upd.{n}" for n, f in zip(names, fields, strict=True))
+    after = {f.name: to_json(values[f.attname]) for f in fields}
+    entry = (
+        f"json_build_object('pk', ormai_upd.pk_, 'before', json_build_object({before}), "
+        "'after', %s::json)"
+    )
+    params.append(dumps(after))
+    sql += (
+        f" SELECT (SELECT count(*) FROM ormai_upd), {copied}, "
+        f"(SELECT COALESCE(json_agg({entry} ORDER BY ormai_upd.pk_), '[]')::text FROM ormai_upd)"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        updated, copied_rows, text = cursor.fetchone()
+    return updated, copied_rows, orjson.Fragment(text)

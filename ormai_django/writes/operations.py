@@ -17,7 +17,7 @@ from typing import Any
 
 import orjson
 from django.core.exceptions import ValidationError
-from django.db import models, router
+from django.db import connections, models, router
 from django.utils import timezone
 
 from ormai_django import codes
@@ -31,7 +31,12 @@ from ormai_django.orm.scope import tenant_value, visible_rows
 from ormai_django.orm.values import to_field_value
 from ormai_django.orm.where import compile_where
 from ormai_django.policy.masking import get_masker, masking_function
-from ormai_django.writes.capture import captures_in_database, ledger_text, locked_keys
+from ormai_django.writes.capture import (
+    captures_in_database,
+    ledger_text,
+    locked_keys,
+    update_in_one_statement,
+)
 from ormai_django.writes.data import messages_of, validation_error, writable_values
 from ormai_django.writes.gate import ApprovalNeed, WriteCall, approval_needed
 from ormai_django.writes.request import WriteRequest
@@ -376,15 +381,22 @@ class UpdateOperation(WriteOperation):
         # the new values: the after-state) and the update. Both must see exactly the
         # rows captured, or the write is rolled back as a conflict.
         rows = self.target()
-        if self.rows is None:
-            # The rows are locked: the ledger the database builds is of exactly these.
-            after = {f.name: to_json(values[f.attname]) for f in fields}
-            captured, changes = ledger_text(rows, fields, after)
+        if self.rows is None and connections[self.using].vendor == "postgresql":
+            # One statement: the update, its history rows and the ledger, one scan of the rows.
+            updated, copied, changes = update_in_one_statement(
+                rows, fields, values, self.req.reason, now
+            )
+            captured = updated
         else:
-            captured = self.affected
-            changes = ledger_changes(self.model._meta.pk, fields, self.rows, values)
-        copied = write_history(rows, "~", self.req.reason, now, setting=values)
-        updated = rows.update(**values)
+            if self.rows is None:
+                # The rows are locked: the ledger the database builds is of exactly these.
+                after = {f.name: to_json(values[f.attname]) for f in fields}
+                captured, changes = ledger_text(rows, fields, after)
+            else:
+                captured = self.affected
+                changes = ledger_changes(self.model._meta.pk, fields, self.rows, values)
+            copied = write_history(rows, "~", self.req.reason, now, setting=values)
+            updated = rows.update(**values)
         if (
             updated != self.affected
             or captured != self.affected
