@@ -7,6 +7,8 @@ it is not the configured one).
 
 import datetime as dt
 
+from django.db import connection
+
 from ormai_django import DEFAULT_PROD, PolicyBuilder, execute
 from ormai_django.models import AuditEvent
 from ormai_django.tokens import issue_token
@@ -49,6 +51,10 @@ def token_for(**grant):
 def event_of(result):
     """The audit row of a call's result."""
     return AuditEvent.objects.get(id=result["audit_id"])
+
+
+# On PostgreSQL an update's history INSERT and its UPDATE are one statement (a CTE).
+JOINED_ON_POSTGRESQL = 1 if connection.vendor == "postgresql" else 0
 
 
 def database_state():

@@ -94,7 +94,9 @@ def update_in_one_statement(
     values: dict[str, Any],
     reason: str,
     when: datetime,
-) -> tuple[int, int | None, orjson.Fragment]:
+    *,
+    ledger: bool = True,
+) -> tuple[int, int | None, orjson.Fragment | None]:
     """PostgreSQL: update ``rows`` (locked already), copy them into their history table and
     build the ledger in one statement, so the rows are scanned once rather than three times.
 
@@ -102,7 +104,8 @@ def update_in_one_statement(
     ones; a data-modifying CTE inserts the history rows from what the update returned; the
     outer query counts both and aggregates the ledger. ``values`` are ``{attname: value}``
     for ``fields``; the history rows get ``reason`` and ``when``. Returns (rows updated,
-    history rows copied or None, the ledger as JSON text)."""
+    history rows copied or None, the ledger as JSON text, or None with ``ledger=False``:
+    for values the database can't write as the ledger does, read in Python beforehand)."""
     connection = connections[rows.db]
     quote = connection.ops.quote_name
     model = rows.model
@@ -143,18 +146,20 @@ def update_in_one_statement(
             f"SELECT {', '.join(selected)} FROM ormai_upd RETURNING 1)"
         )
         copied = "(SELECT count(*) FROM ormai_hist)"
-    before = ", ".join(f"'{f.name}', ormai_upd.{n}" for n, f in zip(names, fields, strict=True))
-    after = {f.name: to_json(values[f.attname]) for f in fields}
-    entry = (
-        f"json_build_object('pk', ormai_upd.pk_, 'before', json_build_object({before}), "
-        "'after', %s::json)"
-    )
-    params.append(dumps(after))
-    sql += (
-        f" SELECT (SELECT count(*) FROM ormai_upd), {copied}, "
-        f"(SELECT COALESCE(json_agg({entry} ORDER BY ormai_upd.pk_), '[]')::text FROM ormai_upd)"
-    )
+    aggregated = "NULL"
+    if ledger:
+        before = ", ".join(f"'{f.name}', ormai_upd.{n}" for n, f in zip(names, fields, strict=True))
+        entry = (
+            f"json_build_object('pk', ormai_upd.pk_, 'before', json_build_object({before}), "
+            "'after', %s::json)"
+        )
+        params.append(dumps({f.name: to_json(values[f.attname]) for f in fields}))
+        aggregated = (
+            f"(SELECT COALESCE(json_agg({entry} ORDER BY ormai_upd.pk_), '[]')::text "
+            "FROM ormai_upd)"
+        )
+    sql += f" SELECT (SELECT count(*) FROM ormai_upd), {copied}, {aggregated}"
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         updated, copied_rows, text = cursor.fetchone()
-    return updated, copied_rows, orjson.Fragment(text)
+    return updated, copied_rows, orjson.Fragment(text) if ledger else None

@@ -381,22 +381,26 @@ class UpdateOperation(WriteOperation):
         # the new values: the after-state) and the update. Both must see exactly the
         # rows captured, or the write is rolled back as a conflict.
         rows = self.target()
-        if self.rows is None and connections[self.using].vendor == "postgresql":
-            # One statement: the update, its history rows and the ledger, one scan of the rows.
-            updated, copied, changes = update_in_one_statement(
-                rows, fields, values, self.req.reason, now
+        python_ledger = self.rows is not None  # else the database builds it
+        if connections[self.using].vendor == "postgresql":
+            # One statement: the update, its history rows and (for many rows) the ledger.
+            updated, copied, built = update_in_one_statement(
+                rows, fields, values, self.req.reason, now, ledger=not python_ledger
             )
             captured = updated
         else:
-            if self.rows is None:
+            built = None
+            if not python_ledger:
                 # The rows are locked: the ledger the database builds is of exactly these.
                 after = {f.name: to_json(values[f.attname]) for f in fields}
-                captured, changes = ledger_text(rows, fields, after)
-            else:
-                captured = self.affected
-                changes = ledger_changes(self.model._meta.pk, fields, self.rows, values)
+                captured, built = ledger_text(rows, fields, after)
             copied = write_history(rows, "~", self.req.reason, now, setting=values)
             updated = rows.update(**values)
+        if python_ledger:
+            captured = self.affected
+            changes = ledger_changes(self.model._meta.pk, fields, self.rows, values)
+        else:
+            changes = built
         if (
             updated != self.affected
             or captured != self.affected
