@@ -31,7 +31,7 @@ from django.db.models.functions import Coalesce
 from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed, HttpResponseRedirect
 from django.urls import path, reverse
 from django.utils import timezone
-from django.utils.html import format_html
+from django.utils.html import format_html, format_html_join
 from django.utils.text import Truncator
 from django.utils.timesince import timeuntil
 from django.utils.translation import gettext_lazy as _
@@ -120,11 +120,10 @@ class ApprovalRequestAdmin(BulkDecisionsMixin, ReadOnlyAdminMixin, admin.ModelAd
 
     @admin.display(description=_("request"))
     def request_summary(self, obj: ApprovalRequest) -> str:
-        badges = format_html(
-            "".join(
-                format_html(' <span class="ormai-badge ormai-badge-{}">{}</span>', b.kind, b.label)
-                for b in risk_badges(obj)
-            )
+        badges = format_html_join(
+            "",
+            ' <span class="ormai-badge ormai-badge-{}">{}</span>',
+            ((b.kind, b.label) for b in risk_badges(obj)),
         )
         return format_html(
             '<a href="{}" class="ormai-summary">{}</a>{}',
@@ -389,3 +388,10 @@ class ApprovalRequestAdmin(BulkDecisionsMixin, ReadOnlyAdminMixin, admin.ModelAd
                 str(_("Changed by %(agent)s's write %(audit)s, approved in %(approval)s"))
                 % {"agent": obj.principal, "audit": result.get("audit_id"), "approval": obj.pk},
             )
+
+
+# The admin index shows how many held calls wait (above the app list), unless the project
+# gave the default site an index template of its own (it can include the same notice:
+# {% include "admin/ormai_django/pending_notice.html" %}).
+if admin.site.index_template is None:
+    admin.site.index_template = "admin/ormai_django/index.html"
