@@ -162,7 +162,7 @@ class ApprovalRequestAdmin(BulkDecisionsMixin, ReadOnlyAdminMixin, admin.ModelAd
             return str(_("expired"))
         if obj.status != PENDING:
             return obj.get_status_display()
-        return str(_("%(time)s left")) % {"time": timeuntil(obj.expires_at)}
+        return str(_("%(time)s left")) % {"time": timeuntil(obj.expires_at, depth=1)}
 
     @admin.display(description=_("result"))
     def pretty_result(self, obj: ApprovalRequest) -> str:
