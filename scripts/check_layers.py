@@ -48,7 +48,18 @@ LAYERS: list[tuple[str, ...]] = [
     # Outside services.
     ("notifications", "slack", "webhooks"),
     # Surfaces and operators' tools.
-    ("api", "mcp", "admin", "tasks", "checks", "inventory", "probe", "shadow", "management"),
+    (
+        "api",
+        "mcp",
+        "admin",
+        "templatetags",
+        "tasks",
+        "checks",
+        "inventory",
+        "probe",
+        "shadow",
+        "management",
+    ),
     ("apps",),
     # The public API re-exports lazily from every layer.
     ("__init__",),

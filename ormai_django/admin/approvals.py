@@ -1,54 +1,79 @@
-"""The approval queue: held calls, their preview, decisions, approve and deny, bulk actions."""
+"""The approver's desk: the queue of held calls and the page where one is decided.
+
+The queue puts what waits first (soonest to expire first) and says each call in a line.
+The request page follows the order a person decides in: what it does, why it was held,
+every row it would change, then the decision (approve, approve with changes, deny) for
+those who may decide now. Decisions go through ``ormai_django.approvals.approve`` /
+``deny`` (the one path), as the logged-in user, and into Django's ``LogEntry``.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Any
 
 from django.contrib import admin, messages
-from django.contrib.admin import helpers
 from django.contrib.admin.utils import flatten_fieldsets, quote, unquote
 from django.core.exceptions import PermissionDenied
-from django.db.models import Count, Q, QuerySet
+from django.db.models import (
+    Case,
+    Count,
+    DateTimeField,
+    F,
+    IntegerField,
+    OuterRef,
+    Q,
+    QuerySet,
+    Subquery,
+    Value,
+    When,
+)
+from django.db.models.functions import Coalesce
 from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed, HttpResponseRedirect
-from django.template.response import TemplateResponse
 from django.urls import path, reverse
+from django.utils import timezone
+from django.utils.html import format_html, format_html_join
 from django.utils.text import Truncator
-from django.utils.timesince import timesince, timeuntil
+from django.utils.timesince import timeuntil
+from django.utils.translation import gettext_lazy as _
 
+from ormai_django.admin.approval_bulk import BulkDecisionsMixin
+from ormai_django.admin.approval_decision import EditsForm, local_time, why_not_decide
+from ormai_django.admin.approval_diff import proposed_rows
+from ormai_django.admin.approval_filters import WaitingForMeFilter
+from ormai_django.admin.approval_summary import held_reasons, risk_badges, summary_of
 from ormai_django.admin.display import (
     Decide,
     ReadOnlyAdminMixin,
     decision_message,
     is_overdue,
     pretty_json,
-    preview_rows,
 )
+from ormai_django.admin.log_entries import log_write
 from ormai_django.approvals import ApprovalError, approve, deny
 from ormai_django.models import ApprovalDecision, ApprovalRequest, AuditEvent
+from ormai_django.orm.history import history_user
+
+PENDING = ApprovalRequest.Status.PENDING
+
+
+def phone_labelled(label: Any, value: str) -> str:
+    """A cell with its column's name before it, shown only where the table is a card (a
+    phone's width, without column headers)."""
+    return format_html('<span class="ormai-label">{}: </span>{}', label, value)
 
 
 @admin.register(ApprovalRequest)
-class ApprovalRequestAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+class ApprovalRequestAdmin(BulkDecisionsMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
     """The queue of held calls; approve or deny each, or several through a confirmation."""
 
-    list_display = (
-        "id",
-        "tool",
-        "model",
-        "affected_rows",
-        "requester",
-        "approvals",
-        "short_reason",
-        "age",
-        "time_left",
-        "status",
-    )
-    list_filter = ("status", "tool", "model", "principal")
-    search_fields = ("id", "reason", "principal", "run_id")
-    ordering = ("-created_at", "-id")
-    date_hierarchy = "created_at"
+    list_display = ("request_summary", "requester", "short_reason", "approvals", "time_left")
+    list_display_links = None  # the summary is the link
+    list_filter = (WaitingForMeFilter, "status", "tenant_id", "model", "tool")
+    search_fields = ("=id", "reason", "principal", "=run_id")
+    # No count of the whole queue on every page (it grows with the log).
+    show_full_result_count = False
     actions = ("approve_selected", "deny_selected")
+    change_form_template = "admin/ormai_django/approvalrequest/request_page.html"
     fieldsets = (
         (
             None,
@@ -57,63 +82,89 @@ class ApprovalRequestAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
                     "id",
                     "status",
                     ("tool", "model", "affected_rows"),
-                    "requester",
                     ("tenant_id", "run_id"),
-                    "reason",
-                    "approvals",
-                    ("created_at", "expires_at", "time_left"),
+                    ("created_at", "expires_at", "decided_at"),
+                    "failure",
+                    "pretty_result",
                 )
             },
         ),
-        ("Why it was held", {"fields": ("why_held", "held_call")}),
-        ("Outcome", {"fields": ("decided_at", "failure", "pretty_result")}),
     )
     readonly_fields = flatten_fieldsets(fieldsets)
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[ApprovalRequest]:
-        approving = Q(decisions__verdict=ApprovalDecision.Verdict.APPROVE)
+        approving = (
+            ApprovalDecision.objects.filter(
+                approval=OuterRef("pk"),
+                verdict=ApprovalDecision.Verdict.APPROVE,
+                revision=OuterRef("revision"),
+            )
+            .order_by()
+            .values("approval")
+            .annotate(n=Count("id"))
+            .values("n")
+        )
         return (
-            super()
-            .get_queryset(request)
-            .annotate(approvals_given=Count("decisions", filter=approving))
+            super().get_queryset(request).annotate(approvals_given=Coalesce(Subquery(approving), 0))
         )
 
-    # --- columns and fields ---------------------------------------------------------------
+    def get_ordering(self, request: HttpRequest) -> list[Any]:
+        # What waits first, soonest to expire first; then the decided ones, newest first.
+        now = timezone.now()
+        open_ = Q(status=PENDING, expires_at__gt=now)
+        waiting = Case(When(open_, then=Value(0)), default=Value(1), output_field=IntegerField())
+        expiry = Case(When(open_, then=F("expires_at")), output_field=DateTimeField())
+        return [waiting.asc(), expiry.asc(nulls_last=True), "-created_at", "-id"]
 
-    @admin.display(description="requester", ordering="principal")
+    # --- columns --------------------------------------------------------------------------
+
+    @admin.display(description=_("request"))
+    def request_summary(self, obj: ApprovalRequest) -> str:
+        badges = format_html_join(
+            "",
+            ' <span class="ormai-badge ormai-badge-{}">{}</span>',
+            ((b.kind, b.label) for b in risk_badges(obj)),
+        )
+        return format_html(
+            '<a href="{}" class="ormai-summary">{}</a>{}',
+            self.url_of("change", obj.pk),
+            summary_of(obj),
+            badges,
+        )
+
+    @admin.display(description=_("who"), ordering="principal")
     def requester(self, obj: ApprovalRequest) -> str:
+        who = obj.principal
         if obj.on_behalf_of:
-            return f"{obj.principal} / {obj.on_behalf_of}"
-        return obj.principal
+            who = str(_("%(agent)s for %(user)s")) % {"agent": who, "user": obj.on_behalf_of}
+        return phone_labelled(_("who"), who)
 
-    @admin.display(description="approvals", ordering="approvals_given")
+    @admin.display(description=_("why"), ordering="reason")
+    def short_reason(self, obj: ApprovalRequest) -> str:
+        return phone_labelled(_("why"), Truncator(obj.reason).chars(70))
+
+    @admin.display(description=_("approvals"), ordering="approvals_given")
     def approvals(self, obj: ApprovalRequest) -> str:
         given = getattr(obj, "approvals_given", None)
         if given is None:
-            given = obj.decisions.filter(verdict=ApprovalDecision.Verdict.APPROVE).count()
-        return f"{given} / {obj.approvers_required}"
+            given = obj.decisions.filter(
+                verdict=ApprovalDecision.Verdict.APPROVE, revision=obj.revision
+            ).count()
+        text = str(_("%(given)d of %(needed)d")) % {
+            "given": given,
+            "needed": obj.approvers_required,
+        }
+        return phone_labelled(_("approvals"), text)
 
-    @admin.display(description="reason", ordering="reason")
-    def short_reason(self, obj: ApprovalRequest) -> str:
-        return Truncator(obj.reason).chars(80)
-
-    @admin.display(description="age", ordering="created_at")
-    def age(self, obj: ApprovalRequest) -> str:
-        return timesince(obj.created_at)
-
-    @admin.display(description="time left", ordering="expires_at")
+    @admin.display(description=_("time left"), ordering="expires_at")
     def time_left(self, obj: ApprovalRequest) -> str:
         if is_overdue(obj):
-            return "expired"
-        if obj.status != ApprovalRequest.Status.PENDING:
-            return "-"
-        return timeuntil(obj.expires_at)
+            return str(_("expired"))
+        if obj.status != PENDING:
+            return obj.get_status_display()
+        return str(_("%(time)s left")) % {"time": timeuntil(obj.expires_at, depth=1)}
 
-    @admin.display(description="held call")
-    def held_call(self, obj: ApprovalRequest) -> str:
-        return pretty_json(obj.call)
-
-    @admin.display(description="result")
+    @admin.display(description=_("result"))
     def pretty_result(self, obj: ApprovalRequest) -> str:
         return "-" if obj.result is None else pretty_json(obj.result)
 
@@ -125,20 +176,19 @@ class ApprovalRequestAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return super().has_view_permission(request, obj) or self.has_approve_permission(request)
 
-    # --- the change page: the preview, the decisions, the audit trail, the buttons --------
+    # --- the request page -----------------------------------------------------------------
 
     def get_urls(self) -> list[Any]:
         info = self.opts.app_label, self.opts.model_name
+        views = (("approve", self.approve_view), ("deny", self.deny_view))
         return [
-            path(
-                "<path:object_id>/approve/",
-                self.admin_site.admin_view(self.approve_view),
-                name="{}_{}_approve".format(*info),
-            ),
-            path(
-                "<path:object_id>/deny/",
-                self.admin_site.admin_view(self.deny_view),
-                name="{}_{}_deny".format(*info),
+            *(
+                path(
+                    f"<path:object_id>/{name}/",
+                    self.admin_site.admin_view(view),
+                    name="{}_{}_{}".format(*info, name),
+                )
+                for name, view in views
             ),
             *super().get_urls(),
         ]
@@ -161,32 +211,63 @@ class ApprovalRequestAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         obj = self.get_object(request, unquote(object_id))
         extra_context = dict(extra_context or {})
         if obj is not None:
-            extra_context.update(self.decision_context(request, obj))
+            extra_context.update(self.request_context(request, obj))
         return super().change_view(request, object_id, form_url, extra_context)
 
-    def decision_context(self, request: HttpRequest, obj: ApprovalRequest) -> dict[str, Any]:
-        preview = obj.preview if isinstance(obj.preview, Mapping) else {}
-        rows = preview_rows(preview)
-        overdue = is_overdue(obj)
-        pending = obj.status == ApprovalRequest.Status.PENDING
+    def request_context(
+        self, request: HttpRequest, obj: ApprovalRequest, edits_form: EditsForm | None = None
+    ) -> dict[str, Any]:
+        rows, page = proposed_rows(obj, request.GET.get("page"), site=self.admin_site.name)
+        why_not = why_not_decide(request, obj, self.has_approve_permission(request))
+        form = edits_form or EditsForm(obj)
         return {
+            "summary": summary_of(obj),
+            "badges": risk_badges(obj),
+            "held_reasons": held_reasons(obj),
             "preview_rows": rows,
-            "preview_truncated": bool(preview.get("truncated")),
-            "preview_cascade": preview.get("cascade") or {},
+            "preview_page": page,
+            "preview_cascade": (obj.preview or {}).get("cascade") or {}
+            if isinstance(obj.preview, dict)
+            else {},
+            "drifted_rows": sum(1 for row in rows if row["drifted"]),
             "decisions": list(obj.decisions.order_by("created_at", "id")),
             "audit_rows": self.audit_rows(obj),
-            "can_decide": pending and not overdue and self.has_approve_permission(request),
-            "overdue": overdue,
+            "can_decide": not why_not,
+            "why_not_decide": why_not,
+            "edits_form": form if form.editable else None,
+            "times": {
+                "created": local_time(obj.created_at),
+                "expires": local_time(obj.expires_at),
+                "decided": local_time(obj.decided_at) if obj.decided_at else "",
+            },
+            "held_call": pretty_json(obj.call),
+            "edited_call": pretty_json(obj.edited_call) if obj.edited_call else "",
+            "rollback_url": self.rollback_url(request, obj),
             "approve_url": self.url_of("approve", obj.pk),
             "deny_url": self.url_of("deny", obj.pk),
         }
 
+    def rollback_url(self, request: HttpRequest, obj: ApprovalRequest) -> str:
+        """The rollback page of the executed write, for those who may roll back."""
+        if obj.status != ApprovalRequest.Status.EXECUTED:
+            return ""
+        if not request.user.has_perm("ormai_django.rollback_auditevent"):
+            return ""
+        audit_id = (obj.result or {}).get("audit_id") if isinstance(obj.result, dict) else None
+        if not audit_id:
+            return ""
+        return reverse(
+            "admin:ormai_django_auditevent_rollback",
+            args=[quote(audit_id)],
+            current_app=self.admin_site.name,
+        )
+
     def audit_rows(self, obj: ApprovalRequest) -> list[dict[str, Any]]:
         """The chain: the request's audit row, each decision's, the executed write's."""
         roles = {
-            "approval.approve": "decision (approve)",
-            "approval.deny": "decision (deny)",
-            "approval.expire": "expiry",
+            "approval.approve": _("decision (approve)"),
+            "approval.deny": _("decision (deny)"),
+            "approval.expire": _("expiry"),
         }
         rows = []
         for event in obj.events.order_by("created_at", "id"):
@@ -196,29 +277,35 @@ class ApprovalRequestAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
                 args=[quote(event.pk)],
                 current_app=self.admin_site.name,
             )
-            rows.append({"role": role, "event": event, "url": url})
+            rows.append(
+                {"role": role, "event": event, "url": url, "at": local_time(event.created_at)}
+            )
         return rows
 
     @staticmethod
-    def write_role(event: AuditEvent) -> str:
+    def write_role(event: AuditEvent) -> Any:
         """What a write's audit row is in the chain: the request, a retry answered from the
-        stored result, the approved write, or its failure."""
+        stored result, a dry run of an edit, the approved write, or its failure."""
         if event.outcome == AuditEvent.Outcome.PENDING_APPROVAL and event.caused_by_id is None:
-            return "request"
+            return _("request")
+        if event.outcome == "dry_run":
+            return _("preview of the edited call")
         if event.affected_rows is None and event.outcome in ("ok", "pending_approval"):
-            return "retry (answered from the stored result)"
+            return _("retry (answered from the stored result)")
         if event.outcome == AuditEvent.Outcome.OK:
-            return "executed write"
-        return f"execution {event.outcome} ({event.error_code})"
+            return _("executed write")
+        return f"{_('execution')} {event.outcome} ({event.error_code})"
+
+    # --- deciding -------------------------------------------------------------------------
 
     def approve_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
-        return self.decide_view(request, object_id, approve, note_required=False)
+        return self.decide_view(request, object_id, approve, verdict="approve")
 
     def deny_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
-        return self.decide_view(request, object_id, deny, note_required=True)
+        return self.decide_view(request, object_id, deny, verdict="deny")
 
     def decide_view(
-        self, request: HttpRequest, object_id: str, decide: Decide, *, note_required: bool
+        self, request: HttpRequest, object_id: str, decide: Decide, *, verdict: str
     ) -> HttpResponse:
         if not self.has_approve_permission(request):
             raise PermissionDenied
@@ -228,97 +315,83 @@ class ApprovalRequestAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         if obj is None:
             return self._get_obj_does_not_exist_redirect(request, self.opts, object_id)
         note = request.POST.get("note", "").strip()
-        if note_required and not note:
+        edits: dict[str, Any] | None = None
+        if verdict == "approve" and request.POST.get("_with_changes"):
+            form = EditsForm(obj, request.POST)
+            edits = form.edits() if form.is_valid() else {}
+            if not edits:
+                self.message_user(
+                    request,
+                    _("No field was changed; nothing was decided. Use Approve to approve as is."),
+                    messages.ERROR,
+                )
+                return HttpResponseRedirect(self.url_of("change", obj.pk))
+            note = form.cleaned_data.get("note", "").strip()
+        if verdict == "deny" and not note:
             self.message_user(
-                request, "A denial needs a note saying why; nothing was decided.", messages.ERROR
+                request, _("A denial needs a note saying why; nothing was decided."), messages.ERROR
             )
-        else:
-            try:
-                outcome = decide(obj.pk, request.user.get_username(), note)
-            except ApprovalError as exc:
-                self.message_user(request, f"{exc.code}: {exc.message}", messages.ERROR)
-            else:
-                level, text = decision_message(obj.pk, outcome)
-                self.message_user(request, text, level)
+            return HttpResponseRedirect(self.url_of("change", obj.pk))
+        outcome = self.decide_one(request, obj, decide, note, edits)
+        if outcome is not None:
+            level, text = decision_message(obj.pk, outcome)
+            self.message_user(request, text, level)
         return HttpResponseRedirect(self.url_of("change", obj.pk))
 
-    # --- bulk actions, through a confirmation page ----------------------------------------
-
-    @admin.action(description="Approve selected", permissions=["approve"])
-    def approve_selected(
-        self, request: HttpRequest, queryset: QuerySet[ApprovalRequest]
-    ) -> HttpResponse | None:
-        return self.decide_selected(request, queryset, approve, verdict="approve")
-
-    @admin.action(description="Deny selected", permissions=["approve"])
-    def deny_selected(
-        self, request: HttpRequest, queryset: QuerySet[ApprovalRequest]
-    ) -> HttpResponse | None:
-        return self.decide_selected(request, queryset, deny, verdict="deny")
-
-    def decide_selected(
+    def decide_one(
         self,
         request: HttpRequest,
-        queryset: QuerySet[ApprovalRequest],
-        decide: Decide,
-        *,
-        verdict: str,
-    ) -> HttpResponse | None:
-        note = request.POST.get("note", "").strip()
-        error = ""
-        if request.POST.get("post") == "yes":
-            if verdict == "deny" and not note:
-                error = "A denial needs a note saying why."
-            else:
-                self.apply_to_selected(request, list(queryset), decide, note, verdict)
-                return None  # back to the changelist, with the messages
-        context = {
-            **self.admin_site.each_context(request),
-            "title": f"{verdict.capitalize()} the selected approval requests?",
-            "opts": self.opts,
-            "queryset": queryset,
-            "verdict": verdict,
-            "action": f"{verdict}_selected",
-            "note": note,
-            "note_required": verdict == "deny",
-            "error": error,
-            "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
-            "media": self.media,
-        }
-        request.current_app = self.admin_site.name
-        return TemplateResponse(
-            request, "admin/ormai_django/approvalrequest/decide_selected_confirmation.html", context
-        )
-
-    def apply_to_selected(
-        self,
-        request: HttpRequest,
-        selected: list[ApprovalRequest],
+        obj: ApprovalRequest,
         decide: Decide,
         note: str,
-        verdict: str,
+        edits: dict[str, Any] | None = None,
+        *,
+        refused_prefix: str = "",
+    ) -> dict[str, Any] | None:
+        """Decide ``obj`` as the logged-in user (the history rows of a write it runs name
+        them), log it in Django's history; None (and an error message) when refused."""
+        username = request.user.get_username()
+        try:
+            with history_user(request.user):
+                if edits:
+                    outcome = approve(obj.pk, username, note, edits=edits)
+                else:
+                    outcome = decide(obj.pk, username, note)
+        except ApprovalError as exc:
+            self.message_user(request, f"{refused_prefix}{exc.code}: {exc.message}", messages.ERROR)
+            return None
+        self.log_decision(request, obj, outcome, note, edits)
+        return outcome
+
+    def log_decision(
+        self,
+        request: HttpRequest,
+        obj: ApprovalRequest,
+        outcome: dict[str, Any],
+        note: str,
+        edits: dict[str, Any] | None,
     ) -> None:
-        """Decide each request on its own (one refusal doesn't stop the others); report
-        what landed and, one message each, what was refused."""
-        landed, refused = [], []
-        for obj in selected:
-            try:
-                outcome = decide(obj.pk, request.user.get_username(), note)
-            except ApprovalError as exc:
-                refused.append(f"{obj.pk}: {exc.code}: {exc.message}")
-            else:
-                landed.append((obj.pk, outcome))
-        done = "Approved" if verdict == "approve" else "Denied"
-        if landed:
-            summary = ", ".join(
-                f"{pk} ({o['status']}, {o['approvals']} / {o['approvers_required']})"
-                for pk, o in landed
+        denied = outcome["status"] == ApprovalRequest.Status.DENIED
+        verb = _("Denied") if denied else _("Approved")
+        parts = [f"{verb} ({outcome['approvals']} of {outcome['approvers_required']})"]
+        if edits:
+            changed = ", ".join(f"{k} -> {v}" for k, v in edits.items())
+            parts.append(str(_("with changes: %(changes)s")) % {"changes": changed})
+        if note:
+            parts.append(f"“{Truncator(note).chars(120)}”")
+        self.log_change(request, obj, "; ".join(str(p) for p in parts))
+        result = outcome.get("result") or {}
+        if outcome["status"] == ApprovalRequest.Status.EXECUTED:
+            log_write(
+                request.user,
+                result.get("audit_id"),
+                str(_("Changed by %(agent)s's write %(audit)s, approved in %(approval)s"))
+                % {"agent": obj.principal, "audit": result.get("audit_id"), "approval": obj.pk},
             )
-            self.message_user(
-                request, f"{done} {len(landed)} of {len(selected)}: {summary}.", messages.SUCCESS
-            )
-            for pk, outcome in landed:
-                if outcome["status"] == ApprovalRequest.Status.FAILED:
-                    self.message_user(request, decision_message(pk, outcome)[1], messages.ERROR)
-        for text in refused:
-            self.message_user(request, f"Refused {text}", messages.ERROR)
+
+
+# The admin index shows how many held calls wait (above the app list), unless the project
+# gave the default site an index template of its own (it can include the same notice:
+# {% include "admin/ormai_django/pending_notice.html" %}).
+if admin.site.index_template is None:
+    admin.site.index_template = "admin/ormai_django/index.html"

@@ -4,21 +4,18 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.contrib import admin, messages
+from django.contrib import admin
 from django.contrib.admin.utils import quote, unquote
 from django.core.exceptions import PermissionDenied
-from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
-from django.template.response import TemplateResponse
+from django.http import HttpRequest, HttpResponse
 from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
 
 from ormai_django.admin.display import MAX_CONSEQUENCE_LINKS, ReadOnlyAdminMixin, pretty_json
+from ormai_django.admin.rollback_views import rollback_page
 from ormai_django.models import ApprovalRequest, AuditEvent
-from ormai_django.rollback import RollbackError, check_reversible, rollback_audit_id, rollback_of
-
-# Lines of the dry-run table the confirmation page shows.
-MAX_ROLLBACK_LINES = 500
+from ormai_django.rollback import RollbackError, check_reversible, rollback_of
 
 
 @admin.register(AuditEvent)
@@ -161,54 +158,11 @@ class AuditEventAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         return super().change_view(request, object_id, form_url, extra_context)
 
     def rollback_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
-        """GET: the inverse row by row (a dry run) and a form; POST: the rollback itself."""
+        """GET: the inverse row by row (a preview that records nothing) and a form; POST:
+        the rollback itself (ormai_django.admin.rollback_views)."""
         if not self.has_rollback_permission(request):
             raise PermissionDenied
         obj = self.get_object(request, unquote(object_id))
         if obj is None:
             return self._get_obj_does_not_exist_redirect(request, self.opts, object_id)
-        change_url = self.url_of(AuditEvent, "change", obj.pk)
-        actor = request.user.get_username()
-        reason = request.POST.get("reason", "").strip() if request.method == "POST" else ""
-        force = request.POST.get("force") == "on"
-        if request.method == "POST":
-            if not reason:
-                self.message_user(
-                    request, "A rollback needs a reason; nothing was changed.", messages.ERROR
-                )
-            else:
-                try:
-                    result = rollback_audit_id(obj.pk, actor=actor, force=force, reason=reason)
-                except RollbackError as error:
-                    self.message_user(request, f"{error.code}: {error.message}", messages.ERROR)
-                else:
-                    self.message_user(
-                        request,
-                        f"Rolled back {obj.pk}: {result['restored_rows']} row(s) restored"
-                        f"{' (conflicts overwritten)' if result['forced'] else ''}; "
-                        f"the rollback is audit event {result['audit_id']}.",
-                        messages.SUCCESS,
-                    )
-                    return HttpResponseRedirect(
-                        self.url_of(AuditEvent, "change", result["audit_id"])
-                    )
-        try:
-            preview = rollback_audit_id(obj.pk, actor=actor, dry_run=True)
-        except RollbackError as error:
-            self.message_user(request, f"{error.code}: {error.message}", messages.ERROR)
-            return HttpResponseRedirect(change_url)
-        context = {
-            **self.admin_site.each_context(request),
-            "opts": self.opts,
-            "original": obj,
-            "title": f"Roll back {obj.pk}",
-            "lines": preview["rows"][:MAX_ROLLBACK_LINES],
-            "hidden_lines": max(0, len(preview["rows"]) - MAX_ROLLBACK_LINES),
-            "restored_rows": preview["restored_rows"],
-            "conflicts": preview["conflicts"],
-            "reason": reason,
-            "change_url": change_url,
-        }
-        return TemplateResponse(
-            request, "admin/ormai_django/auditevent/rollback_confirmation.html", context
-        )
+        return rollback_page(self, request, obj)

@@ -10,6 +10,7 @@ from django.contrib import messages
 from django.http import HttpRequest
 from django.utils import timezone
 from django.utils.html import format_html
+from django.utils.translation import gettext_lazy as _
 
 from ormai_django.models import ApprovalRequest
 
@@ -74,27 +75,35 @@ def decision_message(approval_id: str, outcome: Mapping[str, Any]) -> tuple[int,
     """What the admin tells the user after ``approve()`` / ``deny()`` returned."""
     status = outcome["status"]
     if status == ApprovalRequest.Status.DENIED:
-        return messages.SUCCESS, f"Denied {approval_id}; the held call will not run."
+        return messages.SUCCESS, str(_("Denied %(id)s; the held call will not run.")) % {
+            "id": approval_id
+        }
     if status == ApprovalRequest.Status.PENDING:
         given, needed = outcome["approvals"], outcome["approvers_required"]
-        return (
-            messages.SUCCESS,
-            f"Approved {approval_id}: {given} / {needed} approvals; it runs when "
-            f"{needed - given} more approve.",
+        text = _(
+            "Approved %(id)s: %(given)d / %(needed)d approvals; it runs when %(more)d more approve."
         )
+        return messages.SUCCESS, str(text) % {
+            "id": approval_id,
+            "given": given,
+            "needed": needed,
+            "more": needed - given,
+        }
     result = outcome.get("result") or {}
     if status == ApprovalRequest.Status.EXECUTED:
-        return (
-            messages.SUCCESS,
-            f"Approved {approval_id}: the call ran and changed {result.get('affected_rows')} "
-            f"row(s) (audit {result.get('audit_id')}).",
-        )
+        text = _("Approved %(id)s: the call ran and changed %(rows)s row(s) (audit %(audit)s).")
+        return messages.SUCCESS, str(text) % {
+            "id": approval_id,
+            "rows": result.get("affected_rows"),
+            "audit": result.get("audit_id"),
+        }
     error = result.get("error") or {}
-    return (
-        messages.ERROR,
-        f"Approved {approval_id}, but the call failed when it ran: "
-        f"{error.get('code', '')}: {error.get('message', '')}",
-    )
+    text = _("Approved %(id)s, but the call failed when it ran: %(code)s: %(message)s")
+    return messages.ERROR, str(text) % {
+        "id": approval_id,
+        "code": error.get("code", ""),
+        "message": error.get("message", ""),
+    }
 
 
 class ReadOnlyAdminMixin:

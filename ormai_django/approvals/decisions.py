@@ -6,6 +6,7 @@ import logging
 from typing import Any
 
 from asgiref.sync import sync_to_async
+from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.utils import timezone
 
@@ -23,6 +24,7 @@ from ormai_django.codes import (
 )
 from ormai_django.errors import ApprovalError, ToolDenied
 from ormai_django.models import ApprovalDecision, ApprovalRequest, AuditEvent, IdempotencyRecord
+from ormai_django.orm.history import current_history_user, history_user
 from ormai_django.runtime import run_call
 
 logger = logging.getLogger("ormai_django")
@@ -124,7 +126,9 @@ def _decide(
         if verdict == DENY:
             approval.status = ApprovalRequest.Status.DENIED
         elif approvals >= approval.approvers_required:
-            result = _run_held_call(approval, held, policy)
+            # The history rows of an approved write name the person whose approval ran it.
+            with history_user(_approver_user(approver)):
+                result = _run_held_call(approval, held, policy)
             ok = result.get("outcome") == "ok"
             approval.status = (
                 ApprovalRequest.Status.EXECUTED if ok else ApprovalRequest.Status.FAILED
@@ -180,6 +184,20 @@ def _check_decidable(approval: ApprovalRequest, approver: str) -> None:
         )
     if approval.decisions.filter(approver=approver, revision=approval.revision).exists():
         raise ApprovalError(DUPLICATE_APPROVER, f"{approver} has already decided {approval.id}.")
+
+
+def _approver_user(approver: str) -> Any:
+    """The Django user (primary key) ``approver`` names, unless the caller already said who
+    acts (the admin passes its logged-in user); None when no user has that username."""
+    acting = current_history_user()
+    if acting is not None:
+        return acting
+    users = get_user_model()._default_manager
+    return (
+        users.filter(**{get_user_model().USERNAME_FIELD: approver})
+        .values_list("pk", flat=True)
+        .first()
+    )
 
 
 def _run_held_call(

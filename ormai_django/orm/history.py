@@ -10,12 +10,40 @@ statement, however many rows.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Any
 
 from django.core.exceptions import ImproperlyConfigured
 from django.db import connections, models
 from django.db.models import F, Value
+
+# The Django user (primary key) a person's action runs as: the approver whose approval
+# runs a held call, the operator who rolls back. django-simple-history's ``history_user``
+# of the rows written meanwhile; None (an agent's own write) leaves it empty.
+_history_user: ContextVar[Any] = ContextVar("ormai_history_user", default=None)
+
+
+@contextmanager
+def history_user(user: Any) -> Iterator[None]:
+    """Write ``user`` (a Django user, or its primary key; None: nobody) as the
+    ``history_user`` of the history rows written inside the block.
+
+        with history_user(request.user):
+            approve(approval_id, request.user.get_username())
+    """
+    pk = getattr(user, "pk", user)
+    token = _history_user.set(pk)
+    try:
+        yield
+    finally:
+        _history_user.reset(token)
+
+
+def current_history_user() -> Any:
+    """The primary key ``history_user`` sets for the block running now, or None."""
+    return _history_user.get()
 
 
 def history_model(model: type[models.Model]) -> type[models.Model] | None:
@@ -54,6 +82,8 @@ def history_columns(
             value = when
         elif f.attname == "history_type":
             value = history_type
+        elif f.attname == "history_user_id" and _history_user.get() is not None:
+            value = _history_user.get()
         elif f.attname == "history_change_reason":
             value = reason[: f.max_length] if f.max_length else reason
         elif f.has_default():

@@ -66,7 +66,7 @@ class BulkRestore:
                         "field": name,
                         "current": now,
                         "restored": before.get(name),
-                        "conflict": gone or now != expected,
+                        "conflict": gone or now not in (expected, before.get(name)),
                     }
                 )
             if limit is not None and len(out) >= limit:
@@ -106,7 +106,7 @@ def check_bulk(item: BulkRestore, using: str, lock: bool) -> BulkRestore:
     if not (item.missing or item.changed):
         return item
     label = model._meta.label
-    for key in item.keys:
+    for key, before in zip(item.keys, item.befores, strict=True):
         if key in item.missing:
             item.conflicts.append(
                 {"audit_id": audit_id, "model": label, "pk": key, "field": None, "problem": GONE}
@@ -123,7 +123,8 @@ def check_bulk(item: BulkRestore, using: str, lock: bool) -> BulkRestore:
                     "current": current[name],
                 }
                 for name, expected in after.items()
-                if current[name] != expected
+                # Back at its before value already (put back by hand): not a conflict.
+                if current[name] != expected and current[name] != before.get(name)
             ]
     return item
 

@@ -171,7 +171,9 @@ class Planner:
             step = RowStep(audit_id, row.model, key, RESTORE, current, before)
             if current != after:
                 for name, expected in after.items():
-                    if current[name] != expected:
+                    # A field already back at its before value (put back by hand) is no
+                    # conflict: restoring it changes nothing anyone did since.
+                    if current[name] != expected and current[name] != before.get(name):
                         step.conflict(name, expected=expected, current=current[name])
             return step
         if row.kind == CREATED:

@@ -1,4 +1,5 @@
-"""Django admin for the sandbox shop, with django-simple-history's history view on every model.
+"""Django admin for the sandbox shop, with django-simple-history's history view on every model
+and, on customers, subscriptions and orders, what the agent did to each (AgentHistoryMixin).
 
 Humans see the raw data here (the admin is not an agent); secrets are shown
 read-only so nobody edits a password hash or an API token by accident.
@@ -9,11 +10,12 @@ from __future__ import annotations
 from django.contrib import admin
 from simple_history.admin import SimpleHistoryAdmin
 
+from ormai_django.admin import AgentHistoryMixin
 from sandbox_project.shop.models import Customer, Note, Order, Subscription
 
 
 @admin.register(Customer)
-class CustomerAdmin(SimpleHistoryAdmin):
+class CustomerAdmin(AgentHistoryMixin, SimpleHistoryAdmin):
     list_display = (
         "id",
         "name",
@@ -31,7 +33,7 @@ class CustomerAdmin(SimpleHistoryAdmin):
 
 
 @admin.register(Subscription)
-class SubscriptionAdmin(SimpleHistoryAdmin):
+class SubscriptionAdmin(AgentHistoryMixin, SimpleHistoryAdmin):
     list_display = (
         "id",
         "customer",
@@ -50,7 +52,7 @@ class SubscriptionAdmin(SimpleHistoryAdmin):
 
 
 @admin.register(Order)
-class OrderAdmin(SimpleHistoryAdmin):
+class OrderAdmin(AgentHistoryMixin, SimpleHistoryAdmin):
     list_display = ("id", "customer", "tenant_id", "status", "total", "created_at", "shipped_at")
     list_filter = ("tenant_id", "status", "currency")
     search_fields = ("=id", "customer__name", "customer__email")

@@ -2,10 +2,6 @@
 Playwright): log in to the admin, open a held call, read its before/after preview, approve
 it, and see the write land. In CI (CI=true) a missing browser fails; locally it skips."""
 
-import os
-import shutil
-
-import pytest
 from django.contrib.admin.utils import quote
 from django.contrib.auth.models import Permission, User
 from django.urls import reverse
@@ -13,19 +9,11 @@ from django.urls import reverse
 from ormai_django import DEFAULT_PROD, PolicyBuilder, ToolContext, execute
 from ormai_django.models import ApprovalRequest
 from sandbox_project.shop.models import Subscription
+from tests.admin.browser import admin_browser, assert_in_viewport, browser_marks, screenshot
 from tests.factories import SubscriptionFactory
 
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.slow,
-    pytest.mark.django_db(transaction=True),
-    pytest.mark.skipif(
-        CHROMIUM is None and os.environ.get("CI") != "true",
-        reason="Debian's chromium is not installed (.ci/run installs it)",
-    ),
-]
+pytestmark = browser_marks
+__all__ = ["admin_browser"]  # the fixture, imported for the tests below
 
 AGENT = ToolContext(principal="agent:support-bot", tenant_id=7, on_behalf_of="user:42")
 POLICY = (
@@ -39,10 +27,8 @@ POLICY = (
 
 
 def test_an_approver_approves_a_held_call_in_the_admin_with_a_real_browser(
-    live_server, settings, monkeypatch
+    live_server, settings, admin_browser
 ):
-    from playwright.sync_api import sync_playwright
-
     settings.ORMAI = {**settings.ORMAI, "POLICY": POLICY}
     subscription = SubscriptionFactory(plan="basic")
     call = {
@@ -64,39 +50,19 @@ def test_an_approver_approves_a_held_call_in_the_admin_with_a_real_browser(
     page_url = live_server.url + reverse(
         "admin:ormai_django_approvalrequest_change", args=[quote(held["approval_id"])]
     )
-    # Playwright's sync API runs an event loop in this thread; the ORM work is done above
-    # and below it, and Django must not refuse the live server's own queries meanwhile.
-    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=CHROMIUM,
-            headless=True,
-            args=[
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--disable-sync",
-                "--no-first-run",
-            ],
-        )
-        try:
-            page = browser.new_page()
-            page.goto(page_url)  # the admin sends the user to log in first
-            page.fill("#id_username", "lee")
-            page.fill("#id_password", "approve-me")
-            page.click("input[type=submit]")
-            page.wait_for_selector("#ormai-approve-form")
-            preview = page.inner_text("#content")
-            assert "The customer asked to upgrade to Pro" in preview
-            assert "basic" in preview and "pro" in preview  # the before/after table
-            page.fill("#ormai-approve-note", "OK per CSM")
-            page.click("#ormai-approve-form input[type=submit]")
-            page.wait_for_load_state()
-            messages = page.inner_text("ul.messagelist")
-        finally:
-            browser.close()
+    page = admin_browser.login(live_server, "lee", "approve-me", width=1400)
+    page.goto(page_url)
+    page.wait_for_selector("#ormai-approve-form")
+    preview = page.inner_text("#content")
+    assert "The customer asked to upgrade to Pro" in preview
+    assert "basic" in preview and "pro" in preview  # the before/after table
+    assert_in_viewport(page, "#ormai-approve-form input[type=submit]")
+    page.fill("#ormai-approve-note", "OK per CSM")
+    page.click("#ormai-approve-form input[type=submit]")
+    page.wait_for_load_state()
+    messages = page.inner_text("ul.messagelist")
+    screenshot(page, "approved-1400")
 
     assert f"Approved {held['approval_id']}: the call ran and changed 1 row(s)" in messages
     approval = ApprovalRequest.objects.get(pk=held["approval_id"])
