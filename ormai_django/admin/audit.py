@@ -61,6 +61,7 @@ class AuditEventAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_filter = (
         ("created_at", audit_filters.TimeRangeFilter),
         "outcome",
+        audit_filters.KindFilter,
         audit_filters.ToolFilter,
         audit_filters.ModelFilter,
         audit_filters.RunFilter,

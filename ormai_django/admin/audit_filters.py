@@ -37,6 +37,18 @@ LEDGER_TOOLS = (
     names.APPROVAL_ESCALATE,
     names.BUDGET_RESET,
 )
+# What is not a write: reads, previews and the ledger's own steps (rollbacks are writes).
+NOT_WRITES = (
+    *names.READ_TOOLS,
+    *names.DRY_RUN_TOOLS,
+    names.APPROVAL_STATUS,
+    names.APPROVAL_APPROVE,
+    names.APPROVAL_DENY,
+    names.APPROVAL_EXPIRE,
+    names.APPROVAL_REMIND,
+    names.APPROVAL_ESCALATE,
+    names.BUDGET_RESET,
+)
 
 
 class CappedCountPaginator(Paginator):
@@ -140,6 +152,24 @@ class KnownValuesFilter(admin.SimpleListFilter):
     def queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet:
         value = self.value()
         return queryset if value is None else queryset.filter(**{self.parameter_name: value})
+
+
+class KindFilter(admin.SimpleListFilter):
+    """Writes (what the dashboard's chart counts: every tool but reads, previews and the
+    ledger's own steps) or reads."""
+
+    title = _("kind of call")
+    parameter_name = "kind"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, Any]]:
+        return [("write", _("writes")), ("read", _("reads"))]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet:
+        if self.value() == "write":
+            return queryset.exclude(tool__in=NOT_WRITES)
+        if self.value() == "read":
+            return queryset.filter(tool__in=names.READ_TOOLS)
+        return queryset
 
 
 def configured_policy() -> Any:

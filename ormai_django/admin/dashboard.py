@@ -23,8 +23,7 @@ from django.utils import timezone
 from django.utils.http import urlencode
 from django.utils.translation import gettext_lazy as _
 
-from ormai_django import names
-from ormai_django.admin.audit_filters import minute
+from ormai_django.admin.audit_filters import NOT_WRITES, minute
 from ormai_django.admin.chart import Bar, bar_chart
 from ormai_django.models import ApprovalRequest, AuditEvent
 
@@ -35,18 +34,6 @@ WINDOWS = (
 )
 CHART_HOURS = 24
 TOP = 8
-# What the chart doesn't count as a write: reads, previews and the ledger's own steps.
-NOT_WRITES = (
-    *names.READ_TOOLS,
-    *names.DRY_RUN_TOOLS,
-    names.APPROVAL_STATUS,
-    names.APPROVAL_APPROVE,
-    names.APPROVAL_DENY,
-    names.APPROVAL_EXPIRE,
-    names.APPROVAL_REMIND,
-    names.APPROVAL_ESCALATE,
-    names.BUDGET_RESET,
-)
 AGE_BUCKETS = (
     (_("under 1 hour"), dt.timedelta(0), dt.timedelta(hours=1)),
     (_("1 to 24 hours"), dt.timedelta(hours=1), dt.timedelta(days=1)),
@@ -139,8 +126,8 @@ def writes_per_hour(now: dt.datetime, hours: int = CHART_HOURS) -> list[Bar]:
                 start=start,
                 executed=row.get("executed", 0),
                 refused=row.get("refused", 0),
-                executed_url=audit_list_url(outcome__exact="ok", **window),
-                refused_url=audit_list_url(**window),
+                executed_url=audit_list_url(kind="write", outcome__exact="ok", **window),
+                refused_url=audit_list_url(kind="write", **window),
             )
         )
     return bars

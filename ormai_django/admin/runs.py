@@ -21,7 +21,8 @@ from django.utils.text import Truncator
 from django.utils.translation import gettext_lazy as _
 
 from ormai_django import names
-from ormai_django.admin.dashboard import NOT_WRITES, audit_list_url
+from ormai_django.admin.audit_filters import NOT_WRITES
+from ormai_django.admin.dashboard import audit_list_url
 from ormai_django.models import AuditEvent
 
 EVENTS_PER_PAGE = 200
