@@ -36,7 +36,7 @@ MAX_ROLLBACK_LINES = 500
 # What the list's columns read: not the JSON columns (a write of 10,000 rows keeps 10,000
 # before/after pairs in ``changes``), so a page of the list reads a page of small rows.
 LIST_COLUMNS = ("id", "created_at", "tool", "model", "outcome", "error_code", "principal")
-LIST_COLUMNS += ("tenant_id", "run_id", "affected_rows")
+LIST_COLUMNS += ("tenant_id", "run_id", "affected_rows", "approval_id")
 
 
 class AuditChangeList(ChangeList):
@@ -132,9 +132,19 @@ class AuditEventAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
     @admin.display(description=_("outcome"), ordering="outcome")
     def outcome_and_code(self, obj: AuditEvent) -> str:
+        parts = [format_html("{}", obj.outcome)]
         if obj.error_code:
-            return format_html("{}<br>{}", obj.outcome, cut(obj.error_code, 28))
-        return obj.outcome
+            parts.append(cut(obj.error_code, 28))
+        if obj.approval_id:
+            parts.append(
+                format_html(
+                    '<a href="{}" title="{}">{}</a>',
+                    self.url_of(ApprovalRequest, "change", obj.approval_id),
+                    obj.approval_id,
+                    _("approval"),
+                )
+            )
+        return format_html_join(mark_safe("<br>"), "{}", ((part,) for part in parts))
 
     @admin.display(description=_("principal"))
     def who(self, obj: AuditEvent) -> str:
