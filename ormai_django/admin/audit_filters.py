@@ -198,7 +198,8 @@ class ModelFilter(KnownValuesFilter):
 
     def known(self) -> list[str]:
         policy = configured_policy()
-        return list(policy.model_names) if policy is not None else []
+        # The ledger names a model by its label ("shop.Order").
+        return [mp.label for mp in policy.models] if policy is not None else []
 
 
 def minute(now: dt.datetime) -> dt.datetime:

@@ -11,7 +11,7 @@ from django.utils.safestring import SafeString, mark_safe
 from django.utils.translation import gettext as _
 
 WIDTH, HEIGHT = 760, 230
-LEFT, TOP, BOTTOM = 44, 12, 190  # the plot area: x from LEFT, y from TOP to BOTTOM
+LEFT, TOP, BOTTOM = 52, 14, 196  # the plot area: x from LEFT, y from TOP to BOTTOM
 LABEL_EVERY = 3  # hours between two labels of the time axis
 
 
@@ -84,7 +84,7 @@ def bar_chart(bars: list[Bar]) -> SafeString:
                 format_html(
                     '<text class="ormai-axis" x="{}" y="{}" text-anchor="middle">{}</text>',
                     f"{x + width / 2:.1f}",
-                    BOTTOM + 20,
+                    BOTTOM + 24,
                     label,
                 )
             )

@@ -25,7 +25,7 @@ from ormai_django.models import ApprovalRequest, AuditEvent
 EVENTS_PER_RUN = 20
 TENANTS = 20
 PRINCIPALS = 40
-MODELS = ("Order", "Customer", "Subscription", "Note", "Refund")
+MODELS = ("shop.Order", "shop.Customer", "shop.Subscription", "shop.Note", "shop.Refund")
 # One run's events: (tool, outcome, error code) in the order an agent makes them.
 RUN_SCRIPT = (
     ("db.describe", "ok", ""),
@@ -75,7 +75,7 @@ def run_events(run: int, start: dt.datetime, rng: random.Random) -> Iterator[Aud
             tenant_id=tenant,
             run_id=f"load-run-{run}",
             reason="Load test: the customer asked" if tool.startswith("db.") else "",
-            arguments={"model": model, "where": {"id": pk}},
+            arguments={"model": model.split(".")[1], "where": {"id": pk}},
             outcome=outcome,
             error_code=code,
             error_message=f"{code}: refused in the load test" if code else "",
@@ -109,7 +109,7 @@ def pending_approvals(count: int, now: dt.datetime, seed: int = 1) -> Iterator[A
         created = now - dt.timedelta(seconds=rng.uniform(60, 14 * 86400))
         model = MODELS[index % len(MODELS)]
         arguments = {
-            "model": model,
+            "model": model.split(".")[1],
             "id": index,
             "data": {"status": "cancelled"},
             "reason": "Load test: cancel",

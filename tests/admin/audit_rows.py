@@ -14,7 +14,7 @@ def audit_event(ago=dt.timedelta(minutes=5), **fields):
     """One audit row made ``ago`` before now; fields default to an ok db.query."""
     values = {
         "tool": "db.query",
-        "model": "Order",
+        "model": "shop.Order",
         "principal": "agent:support-bot",
         "tenant_id": "7",
         "run_id": "run-test",
@@ -30,12 +30,12 @@ def many_events(count, **fields):
     now = timezone.now()
     base = {
         "tool": "db.update",
-        "model": "Order",
+        "model": "shop.Order",
         "principal": "agent:support-bot",
         "tenant_id": "7",
         "run_id": "run-many",
         "outcome": "ok",
-        "arguments": {"model": "Order", "id": 1},
+        "arguments": {"model": "shop.Order", "id": 1},
         "affected_rows": 1,
         "changes": [{"pk": 1, "before": {"status": "paid"}, "after": {"status": "cancelled"}}],
     }
@@ -55,7 +55,7 @@ def pending_approvals(count, ago=dt.timedelta(minutes=5)):
             expires_at=now + dt.timedelta(days=1),
             tool="db.update",
             model="Order",
-            call={"name": "db.update", "arguments": {"model": "Order", "id": i}},
+            call={"name": "db.update", "arguments": {"model": "shop.Order", "id": i}},
             preview={"would_change": [{"id": i, "status_before": "paid", "status_after": "x"}]},
             affected_rows=1,
             reason="cancel",

@@ -39,7 +39,7 @@ def known_log():
         error_code="FIELD_NOT_WRITABLE",
         tool="db.update",
         principal="b",
-        model="Customer",
+        model="shop.Customer",
     )
     audit_event(ago=dt.timedelta(hours=5), outcome="error", error_code="INVALID_WHERE")
     audit_event(ago=dt.timedelta(days=3), outcome="denied", error_code="FIELD_NOT_WRITABLE")
@@ -114,7 +114,7 @@ def test_top_principals_models_and_error_codes_of_the_week(operator, known_log):
         ("agent:support-bot", 2),
         ("b", 1),
     ]
-    assert [(f.label, f.count) for f in top["Models"]] == [("Order", 4), ("Customer", 1)]
+    assert [(f.label, f.count) for f in top["Models"]] == [("shop.Order", 4), ("shop.Customer", 1)]
     assert [(f.label, f.count) for f in top["Error codes"]] == [
         ("FIELD_NOT_WRITABLE", 2),
         ("INVALID_WHERE", 1),

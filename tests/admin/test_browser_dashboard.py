@@ -32,7 +32,7 @@ def busy_ledger(settings, django_user_model):
             outcome="denied",
             error_code="FIELD_NOT_WRITABLE",
             principal="agent:billing-bot",
-            model="Customer",
+            model="shop.Customer",
         )
     pending_approvals(3, ago=dt.timedelta(minutes=30))
     pending_approvals(2, ago=dt.timedelta(days=2))
