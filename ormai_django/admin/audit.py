@@ -120,15 +120,18 @@ class AuditEventAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     def when(self, obj: AuditEvent) -> str:
         local = timezone.localtime(obj.created_at)
         return format_html(
-            '<time datetime="{}" title="{}">{}</time>',
+            '<time datetime="{}" title="{}">{}<br>{}</time>',
             local.isoformat(),
             obj.pk,
-            local.strftime("%Y-%m-%d %H:%M:%S %Z"),
+            local.strftime("%Y-%m-%d"),
+            local.strftime("%H:%M:%S %Z"),
         )
 
     @admin.display(description=_("call"))
     def call(self, obj: AuditEvent) -> str:
-        return cut(f"{obj.tool} {obj.model}".strip(), 36)
+        if not obj.model:
+            return cut(obj.tool, 28)
+        return format_html("{}<br>{}", cut(obj.tool, 28), cut(obj.model, 28))
 
     @admin.display(description=_("outcome"), ordering="outcome")
     def outcome_and_code(self, obj: AuditEvent) -> str:
@@ -148,7 +151,7 @@ class AuditEventAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
     @admin.display(description=_("principal"))
     def who(self, obj: AuditEvent) -> str:
-        return cut(obj.principal, 28)
+        return cut(obj.principal, 24)
 
     @admin.display(description=_("run"))
     def run(self, obj: AuditEvent) -> str:
@@ -159,7 +162,7 @@ class AuditEventAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
             '<a href="{}" title="{}">{}</a>',
             runs.run_url(obj.tenant_id, obj.run_id),
             text,
-            Truncator(text).chars(28),
+            Truncator(text).chars(22),
         )
 
     def get_changelist(self, request: HttpRequest, **kwargs: Any) -> type[ChangeList]:
