@@ -552,7 +552,9 @@ def test_audit_pages_link_the_approval_what_an_event_follows_from_and_what_follo
     request_page = browser.get(audit_url("change", request.pk)).content.decode()
     executed_page = browser.get(audit_url("change", executed.pk)).content.decode()
 
-    assert cell(row_of(listing, executed.pk), "approval_link") == approval_link
+    assert f'href="{url("change", held.pk)}"' in cell(
+        row_of(listing, executed.pk), "outcome_and_code"
+    )
     assert approval_link in request_page
     followed_by = readonly_field(request_page, "consequence_links")
     assert f'<a href="{audit_url("change", decision.pk)}">{decision.pk}</a>' in followed_by
@@ -582,13 +584,12 @@ def test_audit_dashboard_filters_and_searches_approval_events(
     assert listed({"outcome__exact": "pending_approval"}) == {request.pk}
     assert listed({"tool": "approval.approve"}) == {decision.pk}
     assert listed({"principal": "kim"}) == {decision.pk}
-    assert listed({"q": "finance"}) == {decision.pk}
+    # The search box matches an id, run id or principal exactly (an index lookup); a word
+    # of the reason would need a scan of the whole log.
     assert listed({"q": "run-admin-7"}) == {decision.pk, request.pk}
-    today = timezone.now()
-    assert listed({"created_at__year": today.year, "created_at__month": today.month}) == {
-        decision.pk,
-        request.pk,
-    }
+    assert listed({"q": "run-admin"}) == set()
+    since = (request.created_at - dt.timedelta(minutes=1)).isoformat()
+    assert listed({"created_at__gte": since}) == {decision.pk, request.pk}
 
 
 def test_the_queue_costs_the_same_queries_for_one_request_or_many(
