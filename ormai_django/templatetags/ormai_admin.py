@@ -26,3 +26,10 @@ def pending_approvals(context: dict[str, Any]) -> int | None:
     return ApprovalRequest.objects.filter(
         status=ApprovalRequest.Status.PENDING, expires_at__gt=timezone.now()
     ).count()
+
+
+@register.simple_tag(takes_context=True)
+def may_view_audit(context: dict[str, Any]) -> bool:
+    """Whether the logged-in user may see the audit log (and so its dashboard)."""
+    user = getattr(context.get("request"), "user", None)
+    return bool(user is not None and user.has_perm("ormai_django.view_auditevent"))

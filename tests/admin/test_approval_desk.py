@@ -74,6 +74,7 @@ def test_the_admin_index_shows_how_many_requests_wait(client, django_user_model)
     notice = re.search(r'id="ormai-pending-approvals".*?</div>', page, flags=re.S).group(0)
     assert "2 approval requests are pending" in notice
     assert url("changelist") + "?waiting=me" in notice
+    assert reverse("admin:ormai_django_auditevent_dashboard") in notice  # approvers see the log
 
 
 # --- the request page --------------------------------------------------------------------
