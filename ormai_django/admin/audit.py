@@ -26,6 +26,7 @@ from django.utils.translation import gettext_lazy as _
 from ormai_django.admin import audit_filters, dashboard, export, runs
 from ormai_django.admin.display import MAX_CONSEQUENCE_LINKS, ReadOnlyAdminMixin, pretty_json
 from ormai_django.admin.rollback_views import rollback_page
+from ormai_django.admin.run_rollback import run_rollback_page
 from ormai_django.models import ApprovalRequest, AuditEvent
 from ormai_django.rollback import RollbackError, check_reversible, rollback_of
 
@@ -184,6 +185,11 @@ class AuditEventAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
             raise PermissionDenied
         return runs.run_page(self, request)
 
+    def run_rollback_view(self, request: HttpRequest) -> HttpResponse:
+        if not self.has_rollback_permission(request):
+            raise PermissionDenied
+        return run_rollback_page(self, request)
+
     def export_view(self, request: HttpRequest, file_format: str) -> HttpResponse:
         """The list as its filters, search and ordering leave it, as a streamed download."""
         if not self.has_view_permission(request):
@@ -257,6 +263,7 @@ class AuditEventAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         return [
             path("dashboard/", view(self.dashboard_view), name=f"{name}_dashboard"),
             path("run/", view(self.run_view), name=f"{name}_run"),
+            path("run/rollback/", view(self.run_rollback_view), name=f"{name}_run_rollback"),
             path(
                 "export.<str:file_format>",
                 view(self.export_view),

@@ -183,6 +183,11 @@ def run_page(model_admin: Any, request: HttpRequest) -> HttpResponse:
         "next_url": run_url(tenant_id, run_id, page + 1) if more else "",
         "audit_list_url": audit_list_url(run_id=run_id, tenant_id=tenant_id),
         "may_roll_back": may_roll_back,
+        "run_rollback_url": (
+            reverse("admin:ormai_django_auditevent_run_rollback")
+            + "?"
+            + urlencode({"tenant_id": tenant_id, "run_id": run_id})
+        ),
         "first_number": start + 1,
     }
     return TemplateResponse(request, "admin/ormai_django/dashboard/run.html", context)
