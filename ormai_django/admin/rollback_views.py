@@ -10,6 +10,7 @@ logged-in user, logs it in Django's history, and shows the changes it applied.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from django.contrib import messages
@@ -38,25 +39,39 @@ def audit_url(model_admin: Any, view: str, pk: Any) -> str:
     )
 
 
+def posted_rollback(
+    model_admin: Any, request: HttpRequest, roll_back: Callable[[str, bool], dict[str, Any]]
+) -> tuple[dict[str, Any] | None, str]:
+    """On a POST with a reason, ``roll_back(reason, force)`` as the logged-in user (its
+    history rows name them); the result (None when refused, or not a POST, with the reason
+    said on the page) and the reason given."""
+    if request.method != "POST":
+        return None, ""
+    reason = request.POST.get("reason", "").strip()
+    if not reason:
+        model_admin.message_user(
+            request, _("A rollback needs a reason; nothing was changed."), messages.ERROR
+        )
+        return None, reason
+    try:
+        with history_user(request.user):
+            return roll_back(reason, request.POST.get("force") == "on"), reason
+    except RollbackError as error:
+        model_admin.message_user(request, f"{error.code}: {error.message}", messages.ERROR)
+        return None, reason
+
+
 def rollback_page(model_admin: Any, request: HttpRequest, obj: AuditEvent) -> HttpResponse:
     """The page (GET) and the rollback (POST) of the write ``obj``."""
     change_url = audit_url(model_admin, "change", obj.pk)
     actor = request.user.get_username()
-    reason = request.POST.get("reason", "").strip() if request.method == "POST" else ""
-    force = request.POST.get("force") == "on"
-    if request.method == "POST":
-        if not reason:
-            model_admin.message_user(
-                request, _("A rollback needs a reason; nothing was changed."), messages.ERROR
-            )
-        else:
-            try:
-                with history_user(request.user):
-                    result = rollback_audit_id(obj.pk, actor=actor, force=force, reason=reason)
-            except RollbackError as error:
-                model_admin.message_user(request, f"{error.code}: {error.message}", messages.ERROR)
-            else:
-                return rolled_back(model_admin, request, obj, result, reason)
+    result, reason = posted_rollback(
+        model_admin,
+        request,
+        lambda why, force: rollback_audit_id(obj.pk, actor=actor, force=force, reason=why),
+    )
+    if result is not None:
+        return rolled_back(model_admin, request, obj, result, reason)
     try:
         preview = preview_rollback(obj.pk, actor=actor, max_lines=MAX_ROLLBACK_LINES)
     except RollbackError as error:

@@ -19,9 +19,9 @@ from django.template.response import TemplateResponse
 from django.utils.translation import gettext_lazy as _
 
 from ormai_django.admin.log_entries import log_write
+from ormai_django.admin.rollback_views import posted_rollback
 from ormai_django.admin.runs import run_url
 from ormai_django.models import AuditEvent
-from ormai_django.orm.history import history_user
 from ormai_django.rollback import RollbackError, rollback_run
 
 MAX_LINES = 500
@@ -54,26 +54,15 @@ def run_rollback_page(model_admin: Any, request: HttpRequest) -> HttpResponse:
         return HttpResponseBadRequest(_("Which run? Give ?run_id= (and ?tenant_id=)."))
     back = run_url(tenant_id, run_id)
     actor = request.user.get_username()
-    reason = request.POST.get("reason", "").strip() if request.method == "POST" else ""
-    if request.method == "POST":
-        if not reason:
-            model_admin.message_user(
-                request, _("A rollback needs a reason; nothing was changed."), messages.ERROR
-            )
-        else:
-            try:
-                with history_user(request.user):
-                    result = rollback_run(
-                        run_id,
-                        tenant_id=tenant_id,
-                        actor=actor,
-                        reason=reason,
-                        force=request.POST.get("force") == "on",
-                    )
-            except RollbackError as error:
-                model_admin.message_user(request, f"{error.code}: {error.message}", messages.ERROR)
-            else:
-                return rolled_back(model_admin, request, run_id, result, reason, back)
+    result, reason = posted_rollback(
+        model_admin,
+        request,
+        lambda why, force: rollback_run(
+            run_id, tenant_id=tenant_id, actor=actor, reason=why, force=force
+        ),
+    )
+    if result is not None:
+        return rolled_back(model_admin, request, run_id, result, reason, back)
     try:
         preview = preview_run_rollback(run_id, tenant_id, actor)
     except RollbackError as error:

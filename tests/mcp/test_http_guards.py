@@ -19,20 +19,11 @@ from tests.mcp.test_mcp_server import (
     server_env,
     streamable_http_server,
 )
+from tests.mcp.test_startup_time import INITIALIZE
 
 pytestmark = pytest.mark.slow
 
 TOKEN = "k" * 20 + "-test-bearer-token-0123456789"
-INITIALIZE = {
-    "jsonrpc": "2.0",
-    "id": 1,
-    "method": "initialize",
-    "params": {
-        "protocolVersion": "2025-06-18",
-        "capabilities": {},
-        "clientInfo": {"name": "guard-probe", "version": "1"},
-    },
-}
 SERVE_HTTP = (sys.executable, "manage.py", "ormai_mcp", "--transport", "streamable-http")
 ACCEPT = {"Accept": "application/json, text/event-stream", "Content-Type": "application/json"}
 
