@@ -41,6 +41,7 @@ from ormai_django.admin.approval_decision import EditsForm, local_time, why_not_
 from ormai_django.admin.approval_diff import proposed_rows
 from ormai_django.admin.approval_filters import WaitingForMeFilter
 from ormai_django.admin.approval_summary import held_reasons, risk_badges, summary_of
+from ormai_django.admin.audit_filters import CappedCountPaginator
 from ormai_django.admin.display import (
     Decide,
     ReadOnlyAdminMixin,
@@ -70,8 +71,10 @@ class ApprovalRequestAdmin(BulkDecisionsMixin, ReadOnlyAdminMixin, admin.ModelAd
     list_display_links = None  # the summary is the link
     list_filter = (WaitingForMeFilter, "status", "tenant_id", "model", "tool")
     search_fields = ("=id", "reason", "principal", "=run_id")
-    # No count of the whole queue on every page (it grows with the log).
+    # No count of the whole queue on every page (it grows with the log): the list's own
+    # count stops at 10,001 rows too, as the audit list's does.
     show_full_result_count = False
+    paginator = CappedCountPaginator
     actions = ("approve_selected", "deny_selected")
     change_form_template = "admin/ormai_django/approvalrequest/request_page.html"
     fieldsets = (

@@ -58,7 +58,9 @@ class CappedCountPaginator(Paginator):
 
     @cached_property
     def count(self) -> int:
-        return self.object_list[: COUNT_CAP + 1].count()
+        # Only the keys, in no order: the count needs neither the list's sorting nor its
+        # annotations (the queue's approvals-so-far subquery).
+        return self.object_list.order_by().values("pk")[: COUNT_CAP + 1].count()
 
     @property
     def capped(self) -> bool:
