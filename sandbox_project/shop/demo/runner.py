@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from io import StringIO
 from typing import Any
+from urllib.parse import urlencode
 
 from django.core.management import call_command
 from django.core.management.base import CommandError, OutputWrapper
@@ -241,7 +242,9 @@ def run_demo(acts: Sequence[Act], stdout: OutputWrapper, style: Style) -> None:
     stdout.write(
         f"\n{audited} audit rows written for run {CONTEXT.run_id} "
         f"(one per call, denials and errors included).\n"
-        f"See them at {ADMIN_URL}ormai_django/auditevent/?q={CONTEXT.run_id}"
+        f"See the run in order at {ADMIN_URL}ormai_django/auditevent/run/"
+        f"?{urlencode({'tenant_id': CONTEXT.tenant_id, 'run_id': CONTEXT.run_id})}\n"
+        f"and the agents' activity at {ADMIN_URL}ormai_django/auditevent/dashboard/"
     )
     held = ApprovalRequest.objects.filter(
         run_id=CONTEXT.run_id, created_at__gte=started, status=ApprovalRequest.Status.PENDING
