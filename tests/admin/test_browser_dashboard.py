@@ -1,6 +1,6 @@
 """The operator's pages looked at in a real browser at a desktop's and a phone's width: the
 dashboard draws its chart (bars of non-zero size) and axe-core finds no serious violation;
-the dashboard, the audit list and a run page scroll only downwards. Screenshots go to the
+the dashboard, the audit list, a run page and its rollback preview scroll only downwards. Screenshots go to the
 run's artifacts folder (tests/admin/browser.py)."""
 
 import datetime as dt
@@ -89,4 +89,10 @@ def test_the_audit_list_and_a_run_page_fit_the_window(
     assert response.status == 200
     assert page.locator(".ormai-timeline > li").count() == 7
     assert_fits(page, f"run-page-{width}")
+    assert serious_axe_violations(page) == []
+
+    page.click("#ormai-run-rollback")
+    page.wait_for_selector("#ormai-run-rollback-form")
+    assert page.locator("#ormai-run-rollback-table tbody tr").count() >= 1
+    assert_fits(page, f"run-rollback-{width}")
     assert serious_axe_violations(page) == []
