@@ -1,7 +1,7 @@
 """The operator's pages looked at in a real browser at a desktop's and a phone's width: the
 dashboard draws its chart (bars of non-zero size) and axe-core finds no serious violation;
-the dashboard, the audit list, a run page and its rollback preview scroll only downwards. Screenshots go to the
-run's artifacts folder (tests/admin/browser.py)."""
+the dashboard, the audit list, a run page and its rollback preview scroll only downwards.
+Screenshots go to the run's artifacts folder (tests/admin/browser.py)."""
 
 import datetime as dt
 

@@ -29,6 +29,10 @@ class Command(BaseCommand):
         "Serve the ormai_django tools over MCP (stdio, or streamable HTTP on 127.0.0.1) as one "
         "caller: --principal/--tenant/--on-behalf-of/--run-id, or a capability token."
     )
+    # Not every system check: the URL checks load the project's whole URLconf (a tenth of a
+    # second of imports the server never uses, before a client's start-up timeout). The
+    # checks of what the server runs on (ormai_django's and the models') run in handle().
+    requires_system_checks: list[str] = []
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--transport", choices=("stdio", "streamable-http"), default="stdio")
@@ -91,6 +95,7 @@ class Command(BaseCommand):
                 f"The MCP server needs the mcp SDK ({exc}): pip install 'ormai-django[mcp]'."
             ) from None
 
+        self.check(tags=["ormai_django", "models"], display_num_errors=False)
         http = options["transport"] == "streamable-http"
         host = options["host"] or "127.0.0.1"
         bearer_token = options["bearer_token"] or os.environ.get(BEARER_ENV) or None
