@@ -149,7 +149,7 @@ def collect(
     floor = _floor(vendor, timing_rows, count_rows, tier_cases)
     for f in floor:
         if f["status"] == "MISSED":
-            missed.append(f"floor: {f['name']}: {f['value']:.2f}{f['unit']} > {f['target']}")
+            missed.append(f"floor: {f['name']}: {_floor_value(f)} > {f['target']}{f['unit']}")
     mem_growth = memory_growth(tiers.memory)
     return {
         "database": vendor,
@@ -260,7 +260,7 @@ def sections(results: dict[str, Any]) -> list[tuple[str, list[str], list[list[st
     floor_rows = [
         [
             f["name"],
-            "-" if f["value"] is None else f"{f['value']:.2f}{f['unit']}",
+            "-" if f["value"] is None else _floor_value(f),
             f"<= {f['target']}{f['unit']}",
             f["status"],
         ]
@@ -268,6 +268,22 @@ def sections(results: dict[str, Any]) -> list[tuple[str, list[str], list[list[st
     ]
     out.append(("Floor targets (issue 20)", ["target", "measured", "floor", "status"], floor_rows))
     return out
+
+
+def _floor_value(f: dict[str, Any]) -> str:
+    return f"{f['value']:.2f}x" if f["unit"] == "x" else str(f["value"])
+
+
+def skipped_lines(results: dict[str, Any]) -> list[str]:
+    """One line per case and reason a tier left out, and the groups left out entirely."""
+    lines = []
+    for c in results["tier_cases"]:
+        by_why: dict[str, list[str]] = {}
+        for rows, why in c["skipped"].items():
+            by_why.setdefault(why, []).append(_rows_label(int(rows)))
+        for why, tiers in by_why.items():
+            lines.append(f"{c['library']} {c['name']}, skipped at {' and '.join(tiers)}: {why}")
+    return lines + list(results["tier_notes"])
 
 
 def header_lines(results: dict[str, Any]) -> list[str]:
@@ -306,7 +322,7 @@ def render_table(results: dict[str, Any]) -> list[str]:
         lines.append(f"{c['name']:<34} {c['count']:>9}  {target:<9} {c['status']}".rstrip())
     for title, header, rows in sections(results):
         lines += ["", *_plain(title, header, rows)]
-    lines += ["", *results["tier_notes"]]
+    lines += ["", *skipped_lines(results)]
     return lines
 
 
@@ -340,5 +356,5 @@ def render_markdown(results: dict[str, Any]) -> list[str]:
     ]
     header = ["SQL statements per call", "count", "target"]
     lines += [*_markdown_table(header, counts), ""]
-    lines += [f"{note}." for note in results["tier_notes"]]
+    lines += [f"- {line}." for line in skipped_lines(results)]
     return lines

@@ -32,7 +32,7 @@ from sandbox_project.shop.bench.measure import SAMPLE_SECONDS, TRANSACTION_CONTR
 
 TIERS = (1, 100, 10_000, 100_000)
 # Rounds (A/B pairs) at the big tiers: a 100,000-row round of every case takes seconds.
-ROUNDS_CAP = {10_000: 5, 100_000: 3}
+ROUNDS_CAP = {10_000: 3, 100_000: 2}
 MAX_INNER = 20
 # Per-row time at 100,000 rows over the time at 10,000: above this, worse than linear.
 LINEAR_GROWTH = 1.1
