@@ -186,6 +186,7 @@ HAND_WRITTEN = (
 )
 
 
+@pytest.mark.slow  # one tiny bench run for the module: 10-25 s
 def test_json_has_every_write_path_at_every_tier_with_its_statements(tiny):
     results, _ = tiny
 
@@ -215,6 +216,7 @@ def test_json_has_every_write_path_at_every_tier_with_its_statements(tiny):
     assert floors["db.update 10,000 rows vs QuerySet.update()"]["status"] == "not measured"
 
 
+@pytest.mark.slow  # one tiny bench run for the module: 10-25 s
 def test_markdown_has_the_ratio_growth_and_statement_tables(tiny):
     results, _ = tiny
     output = "\n".join(render_markdown(results))
@@ -230,6 +232,7 @@ def test_markdown_has_the_ratio_growth_and_statement_tables(tiny):
     assert "- Machine: " in output
 
 
+@pytest.mark.slow  # one tiny bench run for the module: 10-25 s
 def test_the_table_format_shows_the_tiers_beside_the_single_call_cases(tiny):
     results, _ = tiny
     output = "\n".join(render_table(results))
@@ -240,6 +243,7 @@ def test_the_table_format_shows_the_tiers_beside_the_single_call_cases(tiny):
     assert re.search(r"^db\.update 1 row \(sandbox policy\)\s+6\s+<= 6\s+ok$", output, re.M)
 
 
+@pytest.mark.slow  # one tiny bench run for the module: 10-25 s
 def test_write_docs_replaces_only_its_own_block_and_keeps_the_chart_data(tiny):
     _, docs = tiny
 

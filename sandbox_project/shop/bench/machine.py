@@ -60,8 +60,18 @@ def _version(package: str) -> str | None:
         return None
 
 
-def describe_machine() -> dict[str, Any]:
+def load_average() -> float | None:
+    try:
+        return round(os.getloadavg()[0], 2)
+    except OSError:
+        return None
+
+
+def describe_machine(load_at_start: float | None = None) -> dict[str, Any]:
+    """The machine and versions; the 1-minute load average at the start and the end of the
+    run, since other work on the machine moves the figures."""
     return {
+        "load_average": {"start": load_at_start, "end": load_average()},
         "cpu": _cpu_model(),
         "cores": os.cpu_count(),
         "ram_gib": _ram_gib(),
@@ -74,10 +84,12 @@ def describe_machine() -> dict[str, Any]:
 
 
 def machine_lines(machine: dict[str, Any]) -> list[str]:
+    load = machine["load_average"]
     packages = ", ".join(f"{name} {version}" for name, version in machine["packages"].items())
     return [
         f"Machine: {machine['cpu']}, {machine['cores']} cores, {machine['ram_gib']} GiB RAM, "
-        f"{machine['os']}",
+        f"{machine['os']}; load average {load['start']} at the start, {load['end']} at the "
+        "end",
         f"Python {machine['python']}, Django {machine['django']}, {machine['database']}",
         f"Packages: {packages}",
     ]

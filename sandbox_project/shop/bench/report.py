@@ -283,6 +283,14 @@ def skipped_lines(results: dict[str, Any]) -> list[str]:
             by_why.setdefault(why, []).append(_rows_label(int(rows)))
         for why, tiers in by_why.items():
             lines.append(f"{c['library']} {c['name']}, skipped at {' and '.join(tiers)}: {why}")
+    rounds = results["settings"]["rounds"]
+    for c in results["tier_cases"]:
+        for rows, measured in c["tiers"].items():
+            if measured["rounds"] < rounds.get(rows, 0):
+                lines.append(
+                    f"{c['library']} {c['name']} at {_rows_label(int(rows))}: "
+                    f"{measured['rounds']} round(s), not {rounds[rows]} (a call takes long)"
+                )
     return lines + list(results["tier_notes"])
 
 

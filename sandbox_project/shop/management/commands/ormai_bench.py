@@ -43,7 +43,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import connection, transaction
 
 from sandbox_project.shop.bench import run_bench, run_tiers
-from sandbox_project.shop.bench.machine import describe_machine
+from sandbox_project.shop.bench.machine import describe_machine, load_average
 from sandbox_project.shop.bench.measure import scratch_database
 from sandbox_project.shop.bench.report import collect, render_markdown, render_table
 from sandbox_project.shop.bench.tiers import TIERS, rounds_for
@@ -155,6 +155,8 @@ class Command(BaseCommand):
         models["Note"] = apps.get_model("shop", "Note")
         progress = self.progress if options.get("verbosity", 1) >= 1 else None
 
+        load_at_start = load_average()
+
         def measure_all() -> dict[str, Any]:
             timings, counts = run_bench(models, rows, repeat, write_rows, history_depth)
             tier_run = run_tiers(models, tier_rows, repeat, history_depth, progress)
@@ -164,7 +166,7 @@ class Command(BaseCommand):
             with transaction.atomic():
                 try:
                     measured = measure_all()
-                    machine = describe_machine()
+                    machine = describe_machine(load_at_start)
                 finally:
                     transaction.set_rollback(True)  # the bench's rows and audit rows go away
             where = (
@@ -174,7 +176,7 @@ class Command(BaseCommand):
         else:
             with scratch_database() as name:
                 measured = measure_all()
-                machine = describe_machine()
+                machine = describe_machine(load_at_start)
             where = f"in a scratch database ({name}), dropped at the end; every write commits"
         results = collect(
             vendor=connection.vendor,
