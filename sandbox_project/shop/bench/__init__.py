@@ -115,7 +115,9 @@ def run_tiers(
         library_cases, library_skipped = simple_history_cases(tier)
         cases += library_cases
         if unavailable is None:
-            cases += pghistory_cases(tier)
+            pghistory, pghistory_skipped = pghistory_cases(tier)
+            cases += pghistory
+            library_skipped += pghistory_skipped
         rounds = rounds_for(rows, repeat)
         with override_settings(DEBUG=False):
             for case in cases:
