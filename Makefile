@@ -5,9 +5,10 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
+BENCH_STAMP := $(VENV)/.bench-installed-stamp
 DEMO_SERVE ?= 1
 
-.PHONY: install test test-fast test-sqlite test-postgres lint demo bench clean
+.PHONY: install test test-fast test-sqlite test-postgres lint demo bench bench-docs clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -50,9 +51,22 @@ demo: $(STAMP)
 		$(PY) manage.py runserver 127.0.0.1:8000 --noreload; \
 	fi
 
-bench: $(STAMP)
-	$(PY) manage.py ormai_bench
-	@if $(PY) scripts/postgres_ready.py; then ORMAI_DB=postgres $(PY) manage.py ormai_bench; fi
+# The bench's own extra (django-pghistory, matplotlib), on top of the test install.
+$(BENCH_STAMP): $(STAMP) pyproject.toml
+	$(PY) -m pip install --quiet -e ".[test,celery,bench]"
+	touch $(BENCH_STAMP)
+
+# The benchmark on SQLite, then on PostgreSQL (with the django-pghistory cases), each run
+# writing its results into docs/performance.md and redrawing docs/img/performance.png.
+bench: $(BENCH_STAMP)
+	$(PY) manage.py ormai_bench --write-docs
+	@if $(PY) scripts/postgres_ready.py; then \
+		ORMAI_DB=postgres ORMAI_BENCH_PGHISTORY=1 $(PY) manage.py ormai_bench --write-docs; \
+	else \
+		echo "SKIPPED the PostgreSQL bench: no server at 127.0.0.1:5432"; \
+	fi
+
+bench-docs: bench
 
 .PHONY: loadtest
 # The HTTP load test: gunicorn on 127.0.0.1, 8 agents, 2,000 mixed calls, then the bare-ORM

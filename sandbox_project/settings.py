@@ -74,6 +74,11 @@ else:
         }
     }
 
+# ormai_bench's django-pghistory cases (PostgreSQL only): a bench-only app whose models
+# pghistory tracks, installed only when asked, so it never joins the sandbox's own schema.
+if os.environ.get("ORMAI_BENCH_PGHISTORY") == "1" and os.environ.get("ORMAI_DB") == "postgres":
+    INSTALLED_APPS += ["pgtrigger", "pghistory", "sandbox_project.benchapp"]
+
 # The server of manage.py ormai_loadtest keeps its database connections between requests,
 # as a deployed site does (the tool endpoint and its bare-ORM baseline alike).
 if os.environ.get("ORMAI_LOADTEST") == "1":

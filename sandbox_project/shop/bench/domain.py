@@ -7,7 +7,10 @@
   statements for 10 rows and for 1,000 rows, which must be the same number (the capture
   reads and records every row in a constant number of statements per batch).
 
-The two tools are the bench's own (``bench.*``), declared here, and allowed by the bench's
+``bench.set_order_status`` is the tier matrix's domain tool (``bench/tier_cases.py``): it
+sets the status of every order the call can see, the change ``db.update`` makes there.
+
+The three tools are the bench's own (``bench.*``), declared here, and allowed by the bench's
 policy.
 """
 
@@ -23,7 +26,7 @@ from ormai_django import agent_tool
 from sandbox_project.shop.bench.cases import Bench, Case, StatementCase
 from sandbox_project.shop.bench.measure import count_statements
 
-BENCH_TOOLS = ["bench.rename_customer", "bench.cancel_orders"]
+BENCH_TOOLS = ["bench.rename_customer", "bench.cancel_orders", "bench.set_order_status"]
 DOMAIN_TARGET = 1.5
 BULK_TENANT = 71
 
@@ -59,6 +62,22 @@ def rename_customer(call: Any) -> dict[str, Any]:
 def cancel_orders(call: Any) -> dict[str, Any]:
     rows = call.filter("shop.Order", customer_id=call.data["customer_id"])
     return {"changed": rows.update(status="cancelled")}
+
+
+class StatusInput(serializers.Serializer):
+    status = serializers.ChoiceField(
+        choices=["pending", "paid", "shipped", "cancelled", "refunded"]
+    )
+
+
+@agent_tool(
+    name="bench.set_order_status",
+    input=StatusInput,
+    description="The bench's domain tool for the size tiers: every visible order gets a status.",
+    writes=["shop.Order"],
+)
+def set_order_status(call: Any) -> dict[str, Any]:
+    return {"changed": call.filter("shop.Order").update(status=call.data["status"])}
 
 
 def domain_cases(bench: Bench) -> list[Case]:
