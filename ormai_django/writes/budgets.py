@@ -41,6 +41,7 @@ from ormai_django.writes.windows import (
     row_windows,
     scope_window,
     with_call,
+    write_windows,
 )
 
 
@@ -252,8 +253,13 @@ class Charge:
 
     def spend(self) -> None:
         """Count the call (executed or held) in every window: one UPDATE."""
+        write_windows(self.spent(), self.using)
+
+    def spent(self) -> list[BudgetWindow]:
+        """The windows as counting this call leaves them (to write with ``write_windows``,
+        or inside the write's own statement); a first trip's signal is sent on commit."""
         if not self.counted:
-            return
+            return []
         now = timezone.now()
         stamp = now.timestamp()
         changed, trips = [], {}
@@ -277,20 +283,12 @@ class Charge:
                     updated_at=now,
                 )
             )
-        fields = ["recent", "expires_at", "tripped_at", "trip", "updated_at"]
-        manager = BudgetWindow._base_manager.db_manager(self.using)
-        if len(changed) == 1:
-            # The usual case (a rate limit alone): a plain UPDATE, not bulk_update's CASE
-            # per field, which costs a millisecond of Python to build.
-            (one,) = changed
-            manager.filter(pk=one.pk).update(**{f: getattr(one, f) for f in fields})
-        else:
-            manager.bulk_update(changed, fields)
         for window in trips.values():
             calls, used_rows = window.used()
             rows = 1 if window.budget.scope == "row" else self.rows
             used = {"calls": calls + 1, "rows": used_rows + rows}
             transaction.on_commit(signal_of(window, used, self.context, self.tool), self.using)
+        return changed
 
     def trip_record(self, window: Window, rows: int) -> dict[str, Any]:
         calls, used_rows = window.used()

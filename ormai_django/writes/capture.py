@@ -96,6 +96,7 @@ def update_in_one_statement(
     when: datetime,
     *,
     ledger: bool = True,
+    also: Sequence[tuple[str, Sequence[Any]]] = (),
 ) -> tuple[int, int | None, orjson.Fragment | None]:
     """PostgreSQL: update ``rows`` (locked already), copy them into their history table and
     build the ledger in one statement, so the rows are scanned once rather than three times.
@@ -105,7 +106,9 @@ def update_in_one_statement(
     outer query counts both and aggregates the ledger. ``values`` are ``{attname: value}``
     for ``fields``; the history rows get ``reason`` and ``when``. Returns (rows updated,
     history rows copied or None, the ledger as JSON text, or None with ``ledger=False``:
-    for values the database can't write as the ledger does, read in Python beforehand)."""
+    for values the database can't write as the ledger does, read in Python beforehand).
+    ``also``: statements of other tables, ``(sql, params)``, that run as data-modifying
+    CTEs of the same statement (the budget windows the write spends), at no round trip."""
     connection = connections[rows.db]
     quote = connection.ops.quote_name
     model = rows.model
@@ -146,6 +149,9 @@ def update_in_one_statement(
             f"SELECT {', '.join(selected)} FROM ormai_upd RETURNING 1)"
         )
         copied = "(SELECT count(*) FROM ormai_hist)"
+    for index, (statement, statement_params) in enumerate(also):
+        sql += f", ormai_also_{index} AS ({statement})"
+        params.extend(statement_params)
     aggregated = "NULL"
     if ledger:
         before = ", ".join(f"'{f.name}', ormai_upd.{n}" for n, f in zip(names, fields, strict=True))

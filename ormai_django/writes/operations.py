@@ -11,7 +11,7 @@ cascade is exactly what ``QuerySet.delete()`` would do, signals included
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -40,6 +40,7 @@ from ormai_django.writes.capture import (
 from ormai_django.writes.data import messages_of, validation_error, writable_values
 from ormai_django.writes.gate import ApprovalNeed, WriteCall, approval_needed
 from ormai_django.writes.request import WriteRequest
+from ormai_django.writes.windows import window_updates
 
 MAX_IDS = 100
 
@@ -115,6 +116,11 @@ class WriteOperation:
     # Whether the call counts as a write for rate limits and budgets (every db.* write does;
     # a domain tool that changes nothing doesn't).
     changes_things = True
+    # The budget windows the call spends (``Charge.spent``): a write that can update them
+    # inside its own statement does, and says so (``spent_in_statement``); else the pipeline
+    # writes them after it.
+    spends: Sequence[Any] = ()
+    spent_in_statement = False
 
     # --- the phases the pipeline runs, in this order --------------------------------
 
@@ -385,9 +391,15 @@ class UpdateOperation(WriteOperation):
         if connections[self.using].vendor == "postgresql":
             # One statement: the update, its history rows and (for many rows) the ledger.
             updated, copied, built = update_in_one_statement(
-                rows, fields, values, self.req.reason, now, ledger=not python_ledger
+                rows,
+                fields,
+                values,
+                self.req.reason,
+                now,
+                ledger=not python_ledger,
+                also=window_updates(self.spends, self.using),
             )
-            captured = updated
+            captured, self.spent_in_statement = updated, True
         else:
             built = None
             if not python_ledger:

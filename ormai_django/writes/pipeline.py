@@ -32,6 +32,7 @@ from ormai_django.writes.operations import (
 )
 from ormai_django.writes.previews import check_previewed
 from ormai_django.writes.request import WriteRequest, parse_write
+from ormai_django.writes.windows import write_windows
 
 # PostgreSQL's deadlock_detected and serialization_failure: the write can simply be retried.
 RETRYABLE_SQLSTATES = ("40P01", "40001")
@@ -241,10 +242,11 @@ def _execute(
             idempotency.remember(principal, req.idempotency_key, req.tool, digest, result, event)
         return result, event
     operation.validate()
+    operation.spends = charge.spent() if charge is not None else []
     inv.changes = operation.execute()
     inv.affected_rows = operation.affected
-    if charge is not None:
-        charge.spend()
+    if not operation.spent_in_statement:
+        write_windows(operation.spends, operation.using)
     result = operation.result()
     event = record_invocation(inv, result)
     result["audit_id"] = event.id

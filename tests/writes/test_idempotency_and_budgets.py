@@ -12,6 +12,7 @@ from sandbox_project.shop.models import Customer, Note
 from tests.factories import CustomerFactory, NoteFactory, OrderFactory
 from tests.support import (
     JOINED_ON_POSTGRESQL,
+    SPEND_JOINED_ON_POSTGRESQL,
     age_windows,
     call_tool,
     database_state,
@@ -487,7 +488,9 @@ def test_a_single_row_audited_update_is_six_statements(policy):
     result, statements = data_statements(update_call(customer, "Al"), AGENT, policy)
 
     assert result["outcome"] == "ok", result
-    assert len(statements) == 6 - JOINED_ON_POSTGRESQL, "\n".join(statements)
+    assert len(statements) == 6 - JOINED_ON_POSTGRESQL - SPEND_JOINED_ON_POSTGRESQL, "\n".join(
+        statements
+    )
 
 
 @pytest.mark.django_db(transaction=True)
@@ -501,7 +504,9 @@ def test_a_single_row_audited_update_with_an_idempotency_key_is_eight_statements
     )
 
     assert result["outcome"] == "ok", result
-    assert len(statements) == 8 - JOINED_ON_POSTGRESQL, "\n".join(statements)
+    assert len(statements) == 8 - JOINED_ON_POSTGRESQL - SPEND_JOINED_ON_POSTGRESQL, "\n".join(
+        statements
+    )
 
 
 @pytest.mark.django_db(transaction=True)
