@@ -25,6 +25,7 @@ from ormai_django.domain.declarations import RESERVED_ARGUMENTS, DomainTool
 from ormai_django.domain.schema import input_fields
 from ormai_django.errors import ToolDenied
 from ormai_django.invocation import Invocation
+from ormai_django.orm.history import change_reason
 from ormai_django.orm.rows import to_json
 from ormai_django.orm.scope import tenant_value
 from ormai_django.policy.masking import get_masker, masking_function
@@ -265,7 +266,9 @@ def run_captured(
     """Run ``function`` (the tool's, or its compensation) with every write captured; its
     JSON result and the capture. Validation errors become ``VALIDATION_FAILED``; a write
     that can't be recorded, or one outside the caller's tenant, fails the call."""
-    capture = WriteCapture(tool.name, declared, call.reason, using)
+    capture = WriteCapture(
+        tool.name, declared, change_reason(call.context.principal, call.reason), using
+    )
     try:
         with capture:
             value = function()

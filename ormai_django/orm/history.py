@@ -47,6 +47,13 @@ def current_history_user() -> Any:
     return _history_user.get()
 
 
+def change_reason(principal: str | None, reason: str) -> str:
+    """django-simple-history's change reason of a row an agent wrote: who, then why
+    (``"agent:support-bot: The customer asked"``), so its history names the agent as
+    ``history_user`` names a person; the who comes first and survives a cut to the column."""
+    return f"{principal}: {reason}" if principal else reason
+
+
 def history_model(model: type[models.Model]) -> type[models.Model] | None:
     """The historical model django-simple-history keeps for ``model``, if any."""
     manager = getattr(model._meta, "simple_history_manager_attribute", None)

@@ -219,4 +219,4 @@ class HardDeleteOperation(WriteOperation):
         }
 
     def execute(self) -> list[dict[str, Any]]:
-        return self.collected.delete(self.req.reason)
+        return self.collected.delete(self.history_reason)

@@ -25,7 +25,7 @@ from ormai_django.context import ToolContext
 from ormai_django.errors import ToolError
 from ormai_django.invocation import Invocation
 from ormai_django.orm.batches import with_pks
-from ormai_django.orm.history import write_history
+from ormai_django.orm.history import change_reason, write_history
 from ormai_django.orm.rows import json_native, to_json
 from ormai_django.orm.scope import tenant_value, visible_rows
 from ormai_django.orm.values import to_field_value
@@ -154,6 +154,11 @@ class WriteOperation:
         raise NotImplementedError
 
     # --- shared by the phases -----------------------------------------------------------
+
+    @property
+    def history_reason(self) -> str:
+        """The change reason of the history rows the write makes: the agent, then its reason."""
+        return change_reason(self.inv.context.principal, self.req.reason)
 
     def approval_need(self, escalations: Iterable[str] = ()) -> ApprovalNeed | None:
         """The approval this write needs now (measured), or None; ``escalations`` are the
@@ -288,7 +293,7 @@ class CreateOperation(WriteOperation):
         finally:
             del instance.skip_history_when_saving
         manager = self.model._base_manager.db_manager(self.using)
-        write_history(manager.filter(pk=instance.pk), "+", self.req.reason, timezone.now())
+        write_history(manager.filter(pk=instance.pk), "+", self.history_reason, timezone.now())
         self.ids = [instance.pk]
         return [{"pk": to_json(instance.pk), "after": full_row(instance)}]
 
@@ -394,7 +399,7 @@ class UpdateOperation(WriteOperation):
                 rows,
                 fields,
                 values,
-                self.req.reason,
+                self.history_reason,
                 now,
                 ledger=not python_ledger,
                 also=window_updates(self.spends, self.using),
@@ -406,7 +411,7 @@ class UpdateOperation(WriteOperation):
                 # The rows are locked: the ledger the database builds is of exactly these.
                 after = {f.name: to_json(values[f.attname]) for f in fields}
                 captured, built = ledger_text(rows, fields, after)
-            copied = write_history(rows, "~", self.req.reason, now, setting=values)
+            copied = write_history(rows, "~", self.history_reason, now, setting=values)
             updated = rows.update(**values)
         if python_ledger:
             captured = self.affected

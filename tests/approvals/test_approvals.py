@@ -468,7 +468,9 @@ def test_two_person_approval_runs_the_call_once_on_the_second_distinct_approval(
     subscription.refresh_from_db()
     assert subscription.seats == 5
     history = seat_history(subscription)
-    assert list(history.values_list("seats", "history_change_reason")) == [(5, REASON)]
+    assert list(history.values_list("seats", "history_change_reason")) == [
+        (5, f"{AGENT.principal}: {REASON}")
+    ]
 
     executed = executed_events(approval).get(outcome="ok")
     assert executed.id == result["audit_id"]

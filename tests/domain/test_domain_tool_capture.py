@@ -16,6 +16,8 @@ pytestmark = pytest.mark.django_db
 
 AGENT = ToolContext(principal="agent:kit", tenant_id=7, run_id="run-kit")
 REASON = "Tidying up as the customer asked"
+# django-simple-history's change reason names the agent, then its reason.
+RECORDED = f"{AGENT.principal}: {REASON}"
 
 
 def run(tool, policy=None, **arguments):
@@ -45,7 +47,7 @@ def test_a_save_is_captured_with_only_the_fields_that_changed_and_a_history_row(
         }
     ]
     latest = customer.history.latest("history_date")
-    assert (latest.preferred_name, latest.history_change_reason) == ("Annie", REASON)
+    assert (latest.preferred_name, latest.history_change_reason) == ("Annie", RECORDED)
 
 
 def test_a_create_is_captured_whole_and_its_history_row_has_the_reason():
@@ -69,7 +71,7 @@ def test_a_create_is_captured_whole_and_its_history_row_has_the_reason():
         "after": {"status": "refunded"},
     }
     refund = order.refunds.get()
-    assert refund.history.get().history_change_reason == REASON
+    assert refund.history.get().history_change_reason == RECORDED
 
 
 def test_a_bulk_update_from_the_calls_queryset_is_captured_per_row():
@@ -92,7 +94,7 @@ def test_a_bulk_update_from_the_calls_queryset_is_captured_per_row():
     assert Order.objects.get(pk=paid.id).status == "paid"
     for order in pending:
         latest = order.history.latest("history_date")
-        assert (latest.status, latest.history_change_reason) == ("cancelled", REASON)
+        assert (latest.status, latest.history_change_reason) == ("cancelled", RECORDED)
 
 
 def test_a_bulk_update_takes_the_same_statements_for_1000_rows_as_for_10():
@@ -132,7 +134,7 @@ def test_a_bulk_delete_from_the_calls_queryset_records_every_row_and_its_history
     ]
     assert entries[0]["before"]["body"] == notes[0].body
     assert not Note.objects.filter(customer=customer).exists()
-    assert Note.history.filter(history_type="-", history_change_reason=REASON).count() == 2
+    assert Note.history.filter(history_type="-", history_change_reason=RECORDED).count() == 2
 
 
 def test_a_row_created_and_deleted_in_one_call_leaves_no_ledger_entry():

@@ -304,10 +304,13 @@ def test_demo_reasoned_write_keeps_before_and_after_in_its_audit_row_and_history
             "after": {"preferred_name": new_name},
         }
     ]
-    history = Customer.history.filter(id=customer.pk, history_change_reason=arguments["reason"])
+    history = Customer.history.filter(
+        id=customer.pk, history_change_reason=f"{event.principal}: {arguments['reason']}"
+    )
     assert list(history.values_list("history_type", "preferred_name")) == [("~", new_name)]
     aside = step(steps, RENAME)[0]["aside"]
-    assert f"{event.id} keeps changes=" in aside and f"'{arguments['reason']}'" in aside
+    assert f"{event.id} keeps changes=" in aside
+    assert f"'{event.principal}: {arguments['reason']}'" in aside
 
 
 @pytest.mark.slow
@@ -328,7 +331,7 @@ def test_demo_dry_run_previews_cancelling_every_pending_order_and_changes_none()
         assert (row["status_before"], row["status_after"]) == ("pending", "cancelled")
     # (Act 4 writes orders and rolls its writes back; the preview wrote no history row.)
     assert snapshot_shop()["Order"] == orders_before
-    assert not Order.history.filter(history_change_reason=arguments["reason"]).exists()
+    assert not Order.history.filter(history_change_reason__endswith=arguments["reason"]).exists()
     event = AuditEvent.objects.get(id=result["audit_id"])
     assert (event.outcome, event.changes) == ("dry_run", None)
 
@@ -349,7 +352,10 @@ def test_demo_idempotent_retry_replays_the_first_answer_without_a_second_change(
     key = arguments["idempotency_key"]
     customer_id = arguments["id"]
     assert Customer.objects.get(pk=customer_id).preferred_language == "fr"
-    history = Customer.history.filter(id=customer_id, history_change_reason=arguments["reason"])
+    # The change reason names the agent, then its reason.
+    history = Customer.history.filter(
+        id=customer_id, history_change_reason__endswith=f": {arguments['reason']}"
+    )
     assert history.count() == 1
     assert IdempotencyRecord.objects.filter(key=key).count() == 1
     original = AuditEvent.objects.get(id=first["audit_id"])
@@ -381,8 +387,9 @@ def test_demo_note_is_created_in_the_contexts_tenant():
         arguments["data"]["body"],
     )
     assert note.deleted_at is None
+    principal = AuditEvent.objects.get(id=result["audit_id"]).principal
     assert list(note.history.values_list("history_type", "history_change_reason")) == [
-        ("+", arguments["reason"])
+        ("+", f"{principal}: {arguments['reason']}")
     ]
     assert AuditEvent.objects.get(id=result["audit_id"]).changes[0]["after"]["tenant_id"] == 7
 

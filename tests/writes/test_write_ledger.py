@@ -16,6 +16,8 @@ pytestmark = pytest.mark.django_db
 
 AGENT = ToolContext(principal="agent:support-bot", tenant_id=7, run_id="run-ledger")
 REASON = "The customer asked for it on the phone."
+# django-simple-history's change reason names the agent, then its reason.
+RECORDED = f"{AGENT.principal}: {REASON}"
 
 
 def history_of(model, **filters):
@@ -153,7 +155,7 @@ def test_a_create_writes_one_plus_history_row_with_the_reason():
     (history,) = history_of(Note)
     assert history.id == note.id
     assert history.history_type == "+"
-    assert history.history_change_reason == REASON
+    assert history.history_change_reason == RECORDED
     assert history.body == "hello"
     assert history.tenant_id == 7
     assert history.customer_id == customer.id
@@ -233,7 +235,7 @@ def test_an_update_writes_one_history_row_with_the_after_state_and_the_reason():
     history = history_of(Customer)[-1]
     assert history.id == customer.id
     assert history.history_type == "~"
-    assert history.history_change_reason == REASON
+    assert history.history_change_reason == RECORDED
     assert history.preferred_language == "fr"
     # The whole row as it now is, not only the field that changed.
     assert history.preferred_name == "Al"
@@ -272,7 +274,7 @@ def test_a_multi_row_update_of_fifty_rows_records_each_row_and_writes_fifty_hist
     new_history = list(Customer.history.order_by("history_id")[history_before:])
     assert Customer.history.count() == history_before + 50
     assert sorted(h.id for h in new_history) == ids
-    assert {(h.history_type, h.history_change_reason) for h in new_history} == {("~", REASON)}
+    assert {(h.history_type, h.history_change_reason) for h in new_history} == {("~", RECORDED)}
     assert {h.preferred_name for h in new_history} == {"Valued customer"}
     names = {c.id: c.name for c in customers}
     assert all(h.name == names[h.id] for h in new_history)
@@ -371,7 +373,7 @@ def test_the_history_change_reason_is_the_reason_cut_to_the_fields_length(write)
         for h in model.history.order_by("history_id")[history_before[model] :]
     ]
     assert new_rows
-    assert {h.history_change_reason for h in new_rows} == {reason[:limit]}
+    assert {h.history_change_reason for h in new_rows} == {f"{AGENT.principal}: {reason}"[:limit]}
     assert event_of(result).reason == reason  # the audit row keeps all of it
 
 
@@ -403,7 +405,7 @@ def test_a_soft_delete_marks_the_row_and_records_the_marker_before_and_after():
     history = history_of(Note)[-1]
     assert history.id == note.id
     assert history.history_type == "~"
-    assert history.history_change_reason == REASON
+    assert history.history_change_reason == RECORDED
     assert history.deleted_at == stored.deleted_at
 
 
@@ -487,7 +489,7 @@ def test_a_hard_delete_writes_a_minus_history_row_for_every_row_removed():
     for model, ids in removed.items():
         minus = history_of(model, history_type="-")
         assert sorted(h.id for h in minus) == ids, model
-        assert {h.history_change_reason for h in minus} == {REASON}, model
+        assert {h.history_change_reason for h in minus} == {RECORDED}, model
 
 
 def test_a_hard_delete_without_related_rows_runs_under_default_prod():
