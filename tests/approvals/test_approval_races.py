@@ -118,7 +118,9 @@ def assert_ran_once(approval, subscription, seats):
     subscription.refresh_from_db()
     assert subscription.seats == seats
     history = Subscription.history.filter(id=subscription.id, history_type="~")
-    assert list(history.values_list("seats", "history_change_reason")) == [(seats, REASON)]
+    assert list(history.values_list("seats", "history_change_reason")) == [
+        (seats, f"{AGENT.principal}: {REASON}")
+    ]
     run = runs_of(approval).get()
     assert run.outcome == "ok"
     assert approval.result["audit_id"] == run.id

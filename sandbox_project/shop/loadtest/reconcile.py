@@ -157,13 +157,13 @@ def _executed_by_key() -> Counter:
 
 
 def _history_by_reason() -> Counter:
+    """History rows by the call's reason (a change reason is "<principal>: <reason>")."""
     rows = Counter()
     for model in (Order, Note):
-        rows.update(
-            model.history.filter(history_change_reason__startswith=REASON_PREFIX).values_list(
-                "history_change_reason", flat=True
-            )
-        )
+        reasons = model.history.filter(
+            history_change_reason__contains=f": {REASON_PREFIX}"
+        ).values_list("history_change_reason", flat=True)
+        rows.update(reason.split(": ", 1)[1] for reason in reasons)
     return rows
 
 
