@@ -1,7 +1,13 @@
 """How long ``ormai_mcp`` takes to answer ``initialize`` over stdio: pydantic-ai's and
 openai-agents' default start-up timeout is 5 s. The figure is reported (``-rA`` shows it,
 and the JUnit XML carries it as a property); the bound is generous, so a loaded CI machine
-doesn't fail it, and tight enough to catch an import that makes start-up seconds slower."""
+doesn't fail it, and tight enough to catch an import that makes start-up seconds slower.
+
+An installed package starts from compiled bytecode (pip compiles it at install); a checkout run
+with ``PYTHONDONTWRITEBYTECODE`` (as this machine's shell is) compiles every module of the
+project and of ormai_django again at each start. So the server gets a bytecode cache of its own
+(``PYTHONPYCACHEPREFIX``, outside the repository): the first start fills it and is reported as
+the cold figure, the best of the next three as the one a user's client sees."""
 
 import json
 import subprocess
@@ -48,11 +54,17 @@ def seconds_to_initialize(env) -> float:
 
 
 def test_the_server_answers_initialize_well_within_the_clients_timeout(
-    shared_database, record_property, capsys
+    shared_database, record_property, capsys, tmp_path
 ):
-    env = server_env(shared_database)
+    env = server_env(shared_database, PYTHONPYCACHEPREFIX=str(tmp_path / "bytecode"))
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
+    cold = seconds_to_initialize(env)
     best = min(seconds_to_initialize(env) for _ in range(3))
     record_property("mcp_initialize_seconds", round(best, 3))
+    record_property("mcp_initialize_seconds_cold", round(cold, 3))
     with capsys.disabled():
-        print(f"\normai_mcp answered initialize in {best:.2f} s (best of 3)")
+        print(
+            f"\normai_mcp answered initialize in {best:.2f} s (best of 3; "
+            f"the first, compiling every module's bytecode, {cold:.2f} s)"
+        )
     assert best < 4.0
