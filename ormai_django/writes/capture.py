@@ -38,44 +38,41 @@ def captures_in_database(using: str, pk: models.Field, fields: Sequence[models.F
 
 
 def locked_keys(rows: models.QuerySet) -> list[Any]:
-    """The primary keys of ``rows`` in order, locked (``SELECT ... FOR UPDATE`` where the
-    database locks rows); one statement, the keys come back as one JSON array."""
+    """PostgreSQL: the primary keys of ``rows`` in order, locked (``SELECT ... FOR
+    UPDATE``); one statement, the keys come back as one JSON array."""
     inner = rows.order_by("pk").values(c0=F("pk")).select_for_update(of=("self",))
     sql, params = inner.query.get_compiler(rows.db).as_sql()
-    if connections[rows.db].vendor == "postgresql":
-        outer = f"SELECT COALESCE(json_agg(s.c0 ORDER BY s.c0), '[]')::text FROM ({sql}) s"
-    else:
-        outer = f"SELECT json_group_array(s.c0) FROM ({sql}) s"
+    outer = f"SELECT COALESCE(json_agg(s.c0 ORDER BY s.c0), '[]')::text FROM ({sql}) s"
     with connections[rows.db].cursor() as cursor:
         cursor.execute(outer, params)
         return orjson.loads(cursor.fetchone()[0])
 
 
-def ledger_text(
+def keys_and_ledger(
     rows: models.QuerySet, fields: Sequence[models.Field], after: dict[str, Any]
-) -> tuple[int, orjson.Fragment]:
-    """How many rows ``rows`` selects, and their ledger as JSON text: each row's key, its
-    current values of ``fields`` (the before) and ``after`` (``{name: JSON value}``)."""
-    postgresql = connections[rows.db].vendor == "postgresql"
+) -> tuple[list[Any], orjson.Fragment]:
+    """SQLite: the primary keys of ``rows`` in order and their ledger as JSON text (each
+    row's key, its current values of ``fields``, the before, and ``after``, ``{name: JSON
+    value}``), in one read. SQLite locks the database, not rows: no other connection
+    commits a change to these rows between this read and the write's end, so the ledger
+    read before the write is the write's (PostgreSQL locks the rows with ``locked_keys``
+    and builds the ledger in the update's own statement)."""
     names = [f"c{i}" for i in range(len(fields))]
     inner = rows.order_by("pk").values(
         pk_=F("pk"), **{n: F(f.attname) for n, f in zip(names, fields, strict=True)}
     )
     sql, params = inner.query.get_compiler(rows.db).as_sql()
-    build, parsed = ("json_build_object", "%s::json") if postgresql else ("json_object", "json(%s)")
     before = ", ".join(
-        f"'{f.name}', {f's.{n}' if postgresql else _sqlite_value(f, 's.' + n)}"
-        for n, f in zip(names, fields, strict=True)
+        f"'{f.name}', {_sqlite_value(f, 's.' + n)}" for n, f in zip(names, fields, strict=True)
     )
-    entry = f"{build}('pk', s.pk_, 'before', {build}({before}), 'after', {parsed})"
-    if postgresql:
-        total = f"COALESCE(json_agg({entry} ORDER BY s.pk_), '[]')::text"
-    else:
-        total = f"json_group_array({entry})"
+    entry = f"json_object('pk', s.pk_, 'before', json_object({before}), 'after', json(%s))"
     with connections[rows.db].cursor() as cursor:
-        cursor.execute(f"SELECT count(*), {total} FROM ({sql}) s", [dumps(after), *params])
-        count, text = cursor.fetchone()
-    return count, orjson.Fragment(text)
+        cursor.execute(
+            f"SELECT json_group_array(s.pk_), json_group_array({entry}) FROM ({sql}) s",
+            [dumps(after), *params],
+        )
+        keys, text = cursor.fetchone()
+    return orjson.loads(keys), orjson.Fragment(text)
 
 
 def _sqlite_value(field: models.Field, column: str) -> str:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import orjson
@@ -33,7 +34,7 @@ from ormai_django.orm.where import compile_where
 from ormai_django.policy.masking import get_masker, masking_function
 from ormai_django.writes.capture import (
     captures_in_database,
-    ledger_text,
+    keys_and_ledger,
     locked_keys,
     update_in_one_statement,
 )
@@ -314,10 +315,14 @@ class UpdateOperation(WriteOperation):
         """Lock the rows (in primary-key order) and read what the write will replace."""
         pk_name = self.model._meta.pk.attname
         fields = self.set_fields()
+        # What the write sets and when, decided once: SQLite's ledger, read here, says it.
+        self.now = timezone.now()
+        self.written = self.written_values(fields, self.now)
         # The primary key, then the values the write replaces (the audit's before).
         fetch = [pk_name, *(f.attname for f in fields)]
         locked = self.target().select_for_update(of=("self",)).order_by("pk")
         self.rows: list[tuple[Any, ...]] | None = None
+        self.ledger: orjson.Fragment | None = None
         if self.req.by_id:
             # One row: all of it, for full_clean() on the row as it would be.
             self.instance_values = locked.values(
@@ -329,16 +334,28 @@ class UpdateOperation(WriteOperation):
             if not self.rows:
                 raise self.not_found()
             self.ids = [self.rows[0][0]]
-        elif captures_in_database(self.using, self.model._meta.pk, fields):
-            # Many rows: locked here, their ledger built by the database when the write runs.
-            self.ids = locked_keys(self.target())
-        else:
+        elif not captures_in_database(self.using, self.model._meta.pk, fields):
             # Fetched in large chunks (Django's iterator fetches 100 rows at a time);
             # the field converters still apply.
             compiler = locked.values_list(*fetch).query.get_compiler(self.using)
             self.rows = list(compiler.results_iter(tuple_expected=True, chunk_size=2000))
             self.ids = [row[0] for row in self.rows]
+        elif connections[self.using].vendor == "postgresql":
+            # Many rows: locked here, their ledger built by the update's own statement.
+            self.ids = locked_keys(self.target())
+        else:
+            # Many rows on SQLite: the keys and the ledger in one read.
+            after = {f.name: to_json(self.written[f.attname]) for f in fields}
+            self.ids, self.ledger = keys_and_ledger(self.target(), fields, after)
         self.affected = len(self.ids)
+
+    def written_values(self, fields: list[models.Field], now: datetime) -> dict[str, Any]:
+        """``{attname: value}`` the write sets: the call's values, and ``now`` in every
+        ``auto_now`` field (as ``save()`` would)."""
+        return {
+            f.attname: now if getattr(f, "auto_now", False) else self.values[f.attname]
+            for f in fields
+        }
 
     def validate(self) -> None:
         instance = None
@@ -382,17 +399,13 @@ class UpdateOperation(WriteOperation):
         return {"would_change": would_change, "truncated": self.affected > len(would_change)}
 
     def execute(self) -> list[dict[str, Any]] | orjson.Fragment:
-        now = timezone.now()
-        fields = self.set_fields()
-        values = {
-            f.attname: now if getattr(f, "auto_now", False) else self.values[f.attname]
-            for f in fields
-        }
+        fields, values, now = self.set_fields(), self.written, self.now
         # The rows are locked; the same filter selects them for the history copy (with
         # the new values: the after-state) and the update. Both must see exactly the
         # rows captured, or the write is rolled back as a conflict.
         rows = self.target()
         python_ledger = self.rows is not None  # else the database builds it
+        built = self.ledger  # SQLite's, read with the keys
         if connections[self.using].vendor == "postgresql":
             # One statement: the update, its history rows and (for many rows) the ledger.
             updated, copied, built = update_in_one_statement(
@@ -404,25 +417,15 @@ class UpdateOperation(WriteOperation):
                 ledger=not python_ledger,
                 also=window_updates(self.spends, self.using),
             )
-            captured, self.spent_in_statement = updated, True
+            self.spent_in_statement = True
         else:
-            built = None
-            if not python_ledger:
-                # The rows are locked: the ledger the database builds is of exactly these.
-                after = {f.name: to_json(values[f.attname]) for f in fields}
-                captured, built = ledger_text(rows, fields, after)
             copied = write_history(rows, "~", self.history_reason, now, setting=values)
             updated = rows.update(**values)
         if python_ledger:
-            captured = self.affected
             changes = ledger_changes(self.model._meta.pk, fields, self.rows, values)
         else:
             changes = built
-        if (
-            updated != self.affected
-            or captured != self.affected
-            or copied not in (None, self.affected)
-        ):
+        if updated != self.affected or copied not in (None, self.affected):
             raise ToolError(
                 codes.WRITE_CONFLICT,
                 "The rows matching the write changed while it ran; it was rolled back and "
