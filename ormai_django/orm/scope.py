@@ -13,7 +13,8 @@ from django.db import models
 from django.db.models import Q, QuerySet
 
 from ormai_django import codes
-from ormai_django.errors import ToolDenied, ToolError
+from ormai_django.errors import PolicyConfigurationError, ToolDenied, ToolError
+from ormai_django.policy.loading import get_policy
 from ormai_django.policy.model_policy import ModelPolicy
 
 
@@ -58,9 +59,6 @@ def tenant_key(tenant_id: Any, policy: Any = None) -> str:
     """The tenant as the app's own tables record it (audit, approvals, budgets): text of its
     canonical value under ``policy`` (default ``ORMAI["POLICY"]``), ``""`` for none; for
     code outside a call that looks rows up by a tenant a person typed (``--tenant 07``)."""
-    from ormai_django.errors import PolicyConfigurationError
-    from ormai_django.policy.loading import get_policy
-
     if policy is None:
         try:
             policy = get_policy()
