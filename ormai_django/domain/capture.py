@@ -115,8 +115,8 @@ class WriteCapture:
             self.declared.add(model)
             self.declared.update(model._meta.get_parent_list())  # multi-table inheritance
         self.problem: ToolError | None = None
-        # (label, pk) -> {"model", "pk", "before": full row or None, "after": full row or None}
-        self.rows: dict[tuple[str, Any], dict[str, Any]] = {}
+        # (model, pk) -> {"model", "pk", "before": full row or None, "after": full row or None}
+        self.rows: dict[tuple[type[models.Model], Any], dict[str, Any]] = {}
         self.open: Counter[type[models.Model]] = Counter()
         self.saving: dict[int, dict[str, Any] | None] = {}
         self.savepoints: list[tuple[str, int]] = []
@@ -221,10 +221,10 @@ class WriteCapture:
         self, model: type[models.Model], pk: Any, before: dict | None, after: dict | None
     ) -> None:
         """One row's change; a row changed twice keeps its first before and last after."""
-        key = (model._meta.label, to_json(pk))
+        key = (model, to_json(pk))
         entry = self.rows.get(key)
         if entry is None:
-            self.rows[key] = {"model": model, "pk": to_json(pk), "before": before, "after": after}
+            self.rows[key] = {"model": model, "pk": key[1], "before": before, "after": after}
             return
         if entry["before"] is not None and before is not None:
             # A partial before (a bulk update's) completed by a later full one.
@@ -235,8 +235,10 @@ class WriteCapture:
         """The audit row's ``changes``: per row, ``model``, ``pk``, and ``after`` (created),
         ``before`` (deleted) or both (changed: the fields that changed)."""
         out = []
+        labels: dict[type[models.Model], str] = {}  # Options.label is computed at each read
         for entry in self.rows.values():
-            label, before, after = entry["model"]._meta.label, entry["before"], entry["after"]
+            model, before, after = entry["model"], entry["before"], entry["after"]
+            label = labels.get(model) or labels.setdefault(model, model._meta.label)
             if before is None and after is None:
                 continue  # created and deleted within the call
             if before is None:

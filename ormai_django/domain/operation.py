@@ -285,12 +285,25 @@ def run_captured(
 
 def check_tenant(tool: DomainTool, capture: WriteCapture, call: DomainCall) -> None:
     """Every row the function touched is of the caller's tenant, before and after."""
+    # Per model, once: its policy, the tenant field's name and the caller's tenant in it.
+    tenants: dict[type[models.Model], tuple[Any, str, Any] | None] = {}
     for entry in capture.touched():
-        mp = call.policy.for_model(entry["model"])
-        if mp is None or mp.tenant_field is None:
+        model = entry["model"]
+        if model not in tenants:
+            mp = call.policy.for_model(model)
+            tenants[model] = (
+                None
+                if mp is None or mp.tenant_field is None
+                else (
+                    mp,
+                    mp.model._meta.get_field(mp.tenant_field).name,
+                    to_json(tenant_value(mp, call.context.tenant_id)),
+                )
+            )
+        tenant = tenants[model]
+        if tenant is None:
             continue
-        expected = to_json(tenant_value(mp, call.context.tenant_id))
-        name = mp.model._meta.get_field(mp.tenant_field).name
+        mp, name, expected = tenant
         for side in (entry["before"], entry["after"]):
             if side is not None and name in side and side[name] != expected:
                 raise ToolDenied(
