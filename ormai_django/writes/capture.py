@@ -53,10 +53,12 @@ def keys_and_ledger(
 ) -> tuple[list[Any], orjson.Fragment]:
     """SQLite: the primary keys of ``rows`` in order and their ledger as JSON text (each
     row's key, its current values of ``fields``, the before, and ``after``, ``{name: JSON
-    value}``), in one read. SQLite locks the database, not rows: no other connection
-    commits a change to these rows between this read and the write's end, so the ledger
-    read before the write is the write's (PostgreSQL locks the rows with ``locked_keys``
-    and builds the ledger in the update's own statement)."""
+    value}``), in one read. SQLite locks the database, not rows: once this transaction has
+    read, no other connection commits a change before the write ends (with a rollback
+    journal the read lock keeps them out; in WAL mode a commit in between makes the write
+    fail instead of running on what was read), so the ledger read before the write is the
+    write's. PostgreSQL locks the rows with ``locked_keys`` and builds the ledger in the
+    update's own statement."""
     names = [f"c{i}" for i in range(len(fields))]
     inner = rows.order_by("pk").values(
         pk_=F("pk"), **{n: F(f.attname) for n, f in zip(names, fields, strict=True)}
