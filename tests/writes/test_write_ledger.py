@@ -4,6 +4,7 @@ not at all; cascading deletes denied unless allowed, and never into another tena
 
 import pytest
 from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from ormai_django import DEFAULT_PROD, PolicyBuilder, ToolContext
@@ -18,6 +19,7 @@ AGENT = ToolContext(principal="agent:support-bot", tenant_id=7, run_id="run-ledg
 REASON = "The customer asked for it on the phone."
 # django-simple-history's change reason names the agent, then its reason.
 RECORDED = f"{AGENT.principal}: {REASON}"
+TRANSACTION_CONTROL = ("BEGIN", "COMMIT", "ROLLBACK", "SAVEPOINT", "RELEASE")
 
 
 def history_of(model, **filters):
@@ -281,6 +283,37 @@ def test_a_multi_row_update_of_fifty_rows_records_each_row_and_writes_fifty_hist
     for row in untouched:
         assert fresh(row).preferred_name == row.preferred_name
         assert len(history_of(Customer, id=row.id)) == 1  # the factory's own create
+
+
+@pytest.mark.parametrize("rows", [5, 60])
+def test_a_where_update_reads_its_rows_once_whatever_their_number(rows):
+    # SQLite: the keys and the ledger in one SELECT, the history INSERT ... SELECT, the
+    # UPDATE, the audit row. PostgreSQL: the locked keys, one statement for the update, its
+    # history rows and the ledger, the audit row.
+    CustomerFactory.create_batch(rows, preferred_language="en", preferred_name="")
+    expected = 3 if connection.vendor == "postgresql" else 4
+
+    with CaptureQueriesContext(connection) as captured:
+        result = call_tool(
+            "db.update",
+            AGENT,
+            ledger_policy(),
+            model="Customer",
+            where={"preferred_language": "en"},
+            data={"preferred_name": "Valued customer"},
+            reason=REASON,
+        )
+
+    assert result["outcome"] == "ok", result
+    statements = [
+        q["sql"]
+        for q in captured.captured_queries
+        if not q["sql"].lstrip().upper().startswith(TRANSACTION_CONTROL)
+    ]
+    assert len(statements) == expected, "\n".join(statements)
+    scans = [s for s in statements if 'FROM "shop_customer"' in s and s.startswith("SELECT")]
+    assert len(scans) == 1, "\n".join(scans)
+    assert len(event_of(result).changes) == rows
 
 
 def test_a_multi_row_update_of_text_and_boolean_fields_records_them_as_json_in_key_order():
