@@ -8,6 +8,7 @@ it is not the configured one).
 import datetime as dt
 
 from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from ormai_django import DEFAULT_PROD, PolicyBuilder, execute
 from ormai_django.models import AuditEvent
@@ -55,6 +56,18 @@ def event_of(result):
 
 # On PostgreSQL an update's history INSERT, its UPDATE and the budgets' spend are one
 # statement (data-modifying CTEs): one statement fewer without budgets, two with them.
+TRANSACTION_CONTROL = ("BEGIN", "COMMIT", "ROLLBACK", "SAVEPOINT", "RELEASE")
+
+
+def data_statements(call, ctx, policy=None):
+    """``execute(call, ctx, policy)``'s outcome and the SQL it ran, transaction control
+    (``BEGIN``, ``COMMIT``, savepoints) left out."""
+    with CaptureQueriesContext(connection) as captured:
+        result = execute(call, ctx, policy=policy)
+    statements = [q["sql"] for q in captured.captured_queries]
+    return result, [s for s in statements if not s.lstrip().upper().startswith(TRANSACTION_CONTROL)]
+
+
 JOINED_ON_POSTGRESQL = 1 if connection.vendor == "postgresql" else 0
 SPEND_JOINED_ON_POSTGRESQL = JOINED_ON_POSTGRESQL
 

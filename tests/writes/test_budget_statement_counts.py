@@ -5,17 +5,19 @@ nothing is spent on a call no budget counts (see tests/test_query_counts.py)."""
 from datetime import timedelta
 
 import pytest
-from django.db import connection
-from django.test.utils import CaptureQueriesContext
 
 from ormai_django import ToolContext, execute
 from ormai_django.models import BudgetWindow
 from tests.factories import CustomerFactory, OrderFactory
-from tests.support import JOINED_ON_POSTGRESQL, SPEND_JOINED_ON_POSTGRESQL, shop_writes
+from tests.support import (
+    JOINED_ON_POSTGRESQL,
+    SPEND_JOINED_ON_POSTGRESQL,
+    data_statements,
+    shop_writes,
+)
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
-TRANSACTION_CONTROL = ("BEGIN", "COMMIT", "ROLLBACK", "SAVEPOINT", "RELEASE")
 AGENT = ToolContext(principal="agent:counted", tenant_id=7, run_id="run-counted")
 
 
@@ -30,13 +32,6 @@ def three_budgets():
         .write_budget(scope="tenant", max_rows=10_000, per=timedelta(days=1))
         .build()
     )
-
-
-def statements_of(call, ctx, policy):
-    with CaptureQueriesContext(connection) as captured:
-        result = execute(call, ctx, policy=policy)
-    sql = [q["sql"] for q in captured.captured_queries]
-    return result, [s for s in sql if not s.lstrip().upper().startswith(TRANSACTION_CONTROL)]
 
 
 def rename(customer, name):
@@ -54,7 +49,7 @@ def test_a_single_row_update_under_three_budgets_is_six_statements():
     policy = three_budgets()
     assert execute(rename(customer, "Warm"), AGENT, policy=policy)["outcome"] == "ok"
 
-    result, statements = statements_of(rename(customer, "Al"), AGENT, policy)
+    result, statements = data_statements(rename(customer, "Al"), AGENT, policy)
 
     assert result["outcome"] == "ok", result
     # The budgets' upsert, the row lock and read, the history INSERT ... SELECT, the UPDATE,
@@ -73,7 +68,7 @@ def test_a_principals_first_write_costs_what_its_later_ones_do():
     policy = three_budgets()
     newcomer = ToolContext(principal="agent:new", tenant_id=7, run_id="run-new")
 
-    result, statements = statements_of(rename(customer, "Al"), newcomer, policy)
+    result, statements = data_statements(rename(customer, "Al"), newcomer, policy)
 
     assert result["outcome"] == "ok", result
     assert len(statements) == ONE_ROW_UPDATE, "\n".join(statements)
@@ -85,7 +80,7 @@ def test_a_refusal_by_a_budget_costs_no_row_lock():
     policy = shop_writes().write_budget(scope="principal", max_calls=1).build()
     execute(rename(customers[0], "A"), AGENT, policy=policy)
 
-    result, statements = statements_of(rename(customers[1], "B"), AGENT, policy)
+    result, statements = data_statements(rename(customers[1], "B"), AGENT, policy)
 
     assert result["error"]["code"] == "BUDGET_EXCEEDED"
     # The budgets' upsert; then, once rolled back, the trip (its window locked, marked
@@ -99,7 +94,7 @@ def test_a_row_budget_adds_one_statement_its_windows_locked_after_the_rows():
     policy = shop_writes().write_budget(scope="row", max_calls=100).build()
     execute(rename(customer, "Warm"), AGENT, policy=policy)
 
-    result, statements = statements_of(rename(customer, "Al"), AGENT, policy)
+    result, statements = data_statements(rename(customer, "Al"), AGENT, policy)
 
     assert result["outcome"] == "ok", result
     # The row lock and read, the row budget's upsert, history, UPDATE, spend, audit.
@@ -115,7 +110,7 @@ def test_a_write_no_budget_counts_touches_no_budget_table():
         "arguments": {"model": "Order", "id": order.id, "data": {"status": "paid"}, "reason": "r"},
     }
 
-    result, statements = statements_of(call, AGENT, policy)
+    result, statements = data_statements(call, AGENT, policy)
 
     assert result["outcome"] == "ok", result
     assert budget_statements(statements) == []

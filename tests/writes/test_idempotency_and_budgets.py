@@ -3,8 +3,6 @@ principal executes. Functional behaviour only (the races live elsewhere), and th
 statement count of one audited single-row update."""
 
 import pytest
-from django.db import connection
-from django.test.utils import CaptureQueriesContext
 
 from ormai_django import ToolContext, execute
 from ormai_django.models import AuditEvent, IdempotencyRecord
@@ -15,6 +13,7 @@ from tests.support import (
     SPEND_JOINED_ON_POSTGRESQL,
     age_windows,
     call_tool,
+    data_statements,
     database_state,
     event_of,
     shop_writes,
@@ -455,17 +454,6 @@ def test_dry_runs_denials_errors_and_replays_spend_no_budget_but_a_held_call_doe
 
 
 # --- statement counts ---------------------------------------------------------------------
-
-
-TRANSACTION_CONTROL = ("BEGIN", "COMMIT", "ROLLBACK", "SAVEPOINT", "RELEASE")
-
-
-def data_statements(call, ctx, policy=None):
-    with CaptureQueriesContext(connection) as captured:
-        result = execute(call, ctx, policy=policy)
-    statements = [q["sql"] for q in captured.captured_queries]
-    counted = [s for s in statements if not s.lstrip().upper().startswith(TRANSACTION_CONTROL)]
-    return result, counted
 
 
 def update_call(customer, name, **extra):

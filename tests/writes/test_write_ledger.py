@@ -4,14 +4,13 @@ not at all; cascading deletes denied unless allowed, and never into another tena
 
 import pytest
 from django.db import connection
-from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from ormai_django import DEFAULT_PROD, PolicyBuilder, ToolContext
 from ormai_django.models import AuditEvent, BudgetWindow, IdempotencyRecord
 from sandbox_project.shop.models import Customer, Note, Order, Subscription
 from tests.factories import CustomerFactory, NoteFactory, OrderFactory, SubscriptionFactory
-from tests.support import call_tool, database_state, event_of
+from tests.support import call_tool, data_statements, database_state, event_of
 
 pytestmark = pytest.mark.django_db
 
@@ -19,7 +18,6 @@ AGENT = ToolContext(principal="agent:support-bot", tenant_id=7, run_id="run-ledg
 REASON = "The customer asked for it on the phone."
 # django-simple-history's change reason names the agent, then its reason.
 RECORDED = f"{AGENT.principal}: {REASON}"
-TRANSACTION_CONTROL = ("BEGIN", "COMMIT", "ROLLBACK", "SAVEPOINT", "RELEASE")
 
 
 def history_of(model, **filters):
@@ -293,23 +291,18 @@ def test_a_where_update_reads_its_rows_once_whatever_their_number(rows):
     CustomerFactory.create_batch(rows, preferred_language="en", preferred_name="")
     expected = 3 if connection.vendor == "postgresql" else 4
 
-    with CaptureQueriesContext(connection) as captured:
-        result = call_tool(
-            "db.update",
-            AGENT,
-            ledger_policy(),
-            model="Customer",
-            where={"preferred_language": "en"},
-            data={"preferred_name": "Valued customer"},
-            reason=REASON,
-        )
+    call = {
+        "name": "db.update",
+        "arguments": {
+            "model": "Customer",
+            "where": {"preferred_language": "en"},
+            "data": {"preferred_name": "Valued customer"},
+            "reason": REASON,
+        },
+    }
+    result, statements = data_statements(call, AGENT, ledger_policy())
 
     assert result["outcome"] == "ok", result
-    statements = [
-        q["sql"]
-        for q in captured.captured_queries
-        if not q["sql"].lstrip().upper().startswith(TRANSACTION_CONTROL)
-    ]
     assert len(statements) == expected, "\n".join(statements)
     scans = [s for s in statements if 'FROM "shop_customer"' in s and s.startswith("SELECT")]
     assert len(scans) == 1, "\n".join(scans)
