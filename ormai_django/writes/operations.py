@@ -320,7 +320,9 @@ class UpdateOperation(WriteOperation):
         self.written = self.written_values(fields, self.now)
         # The primary key, then the values the write replaces (the audit's before).
         fetch = [pk_name, *(f.attname for f in fields)]
-        locked = self.target().select_for_update(of=("self",)).order_by("pk")
+        # The rows the write selects, built once for the reads here and the write itself.
+        self.selected = self.target()
+        locked = self.selected.select_for_update(of=("self",)).order_by("pk")
         self.rows: list[tuple[Any, ...]] | None = None
         self.ledger: orjson.Fragment | None = None
         if self.req.by_id:
@@ -342,11 +344,11 @@ class UpdateOperation(WriteOperation):
             self.ids = [row[0] for row in self.rows]
         elif connections[self.using].vendor == "postgresql":
             # Many rows: locked here, their ledger built by the update's own statement.
-            self.ids = locked_keys(self.target())
+            self.ids = locked_keys(self.selected)
         else:
             # Many rows on SQLite: the keys and the ledger in one read.
             after = {f.name: to_json(self.written[f.attname]) for f in fields}
-            self.ids, self.ledger = keys_and_ledger(self.target(), fields, after)
+            self.ids, self.ledger = keys_and_ledger(self.selected, fields, after)
         self.affected = len(self.ids)
 
     def written_values(self, fields: list[models.Field], now: datetime) -> dict[str, Any]:
@@ -403,7 +405,7 @@ class UpdateOperation(WriteOperation):
         # The rows are locked; the same filter selects them for the history copy (with
         # the new values: the after-state) and the update. Both must see exactly the
         # rows captured, or the write is rolled back as a conflict.
-        rows = self.target()
+        rows = self.selected
         python_ledger = self.rows is not None  # else the database builds it
         built = self.ledger  # SQLite's, read with the keys
         if connections[self.using].vendor == "postgresql":
