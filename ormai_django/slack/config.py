@@ -1,21 +1,15 @@
-"""``ORMAI["SLACK"]`` read into a ``SlackConfig``, and the ``WebClient`` it configures."""
+"""``ORMAI["SLACK"]`` read into a ``SlackConfig``. It imports nothing of ``slack_sdk``: every
+process reads it (the receivers check it before enqueuing), and only the ones that call Slack
+load the SDK (``slack/client.py``)."""
 
 from __future__ import annotations
 
-import http.client
 from dataclasses import dataclass, field
 from typing import Any
 
-from slack_sdk import WebClient
-from slack_sdk.errors import SlackClientError
-from slack_sdk.http_retry.builtin_handlers import RateLimitErrorRetryHandler
-
 from ormai_django.conf import ormai_settings
 
-DEFAULT_API_URL = WebClient.BASE_URL
-# What a call to Slack can fail with: Slack's own errors (SlackApiError for ok: false),
-# and the network's, which the client lets through.
-SLACK_FAILURES = (SlackClientError, OSError, http.client.HTTPException)
+DEFAULT_API_URL = "https://slack.com/api/"  # slack_sdk's WebClient.BASE_URL
 DEFAULT_TIMEOUT = 10
 
 
@@ -54,14 +48,3 @@ def slack_config() -> SlackConfig | None:
 
 
 REQUIRED = ("BOT_TOKEN", "SIGNING_SECRET", "CHANNEL")
-
-
-def web_client(config: SlackConfig) -> WebClient:
-    """The official client, pointed at ``config.api_url``; Slack's 429 answers are waited
-    out and retried once (``Retry-After``)."""
-    return WebClient(
-        token=config.bot_token,
-        base_url=config.api_url,
-        timeout=config.timeout,
-        retry_handlers=[RateLimitErrorRetryHandler(max_retry_count=1)],
-    )
