@@ -17,7 +17,9 @@ and include ``ormai_django.slack.urls`` (e.g. at ``ormai/slack/``); Slack's inte
 URL is ``<prefix>interactions/``. The parts:
 
 - ``receivers``: the approval signals enqueue the Celery tasks of ``tasks``, which post the
-  message (``messages``) and update it in place as the request moves on;
+  message (``messages``) and update it in place as the request moves on; each task runs its
+  work in ``work``, imported when it runs, with the ``WebClient`` of ``client``, so registering
+  the tasks and reading ``config`` (what every process does) loads no ``slack_sdk``;
 - ``views``: the interactions endpoint (signature and timestamp checked with
   ``slack_sdk.signature.SignatureVerifier``, a receipt per interaction so Slack's retries
   decide nothing twice, the work handed to Celery);
