@@ -34,6 +34,7 @@ ARGS = ("--rows", "200", "--write-rows", "300", "--repeat", "3", "--tiers", "1")
 TINY = ("--rows", "20", "--write-rows", "30", "--repeat", "1", "--tiers", "1,100")
 TIER_CASES = {
     ("ormai_django", "db.update"),
+    ("the floor, by hand", "db.update"),
     ("ormai_django", "roll back db.update"),
     ("ormai_django", "db.delete soft"),
     ("ormai_django", "roll back db.delete soft"),

@@ -12,6 +12,8 @@ change to the same number of rows:
   would take minutes and say nothing the per-call cost doesn't);
 - a rollback of each (``rollback_audit_id``; ``rollback_run`` for the N creates of a run)
   against the bare change that puts the rows back;
+- the same update written by hand in the fewest statements its records allow (``floor.py``:
+  the issue's floor, with no pipeline), against the same ``QuerySet.update()``;
 - the domain tool ``bench.set_order_status`` (``call.filter(...).update(...)``) against the
   same ``QuerySet.update()``, and its rollback.
 
@@ -26,7 +28,8 @@ from typing import Any
 from django.utils import timezone
 
 from ormai_django.rollback import rollback_audit_id, rollback_run
-from sandbox_project.shop.bench.tier_data import BATCH, TierBench, history_mark
+from sandbox_project.shop.bench.floor import floor_cases
+from sandbox_project.shop.bench.tier_data import BATCH, EVERY_ORDER, TierBench, history_mark
 from sandbox_project.shop.bench.tiers import Side, TierCase
 
 ORMAI = "ormai_django"
@@ -39,7 +42,6 @@ HARD_DELETE_MAX_ROWS = 10_000
 ACTOR = "ops:ormai-bench"
 # The floor for a 10,000-row audited update, per database.
 UPDATE_FLOOR = {"sqlite": 5.0, "postgresql": 2.5}
-EVERY_ORDER = {"total_cents__gte": 0}
 
 
 def update_cases(t: TierBench, reset: Any, vendor: str) -> list[TierCase]:
@@ -73,6 +75,7 @@ def update_cases(t: TierBench, reset: Any, vendor: str) -> list[TierCase]:
             Side(lambda: update()["affected_rows"], cleanup=reset),
             target=floor,
         ),
+        *floor_cases(t, reset, bare_side),
         TierCase(
             "roll back db.update",
             ORMAI,

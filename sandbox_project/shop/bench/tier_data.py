@@ -28,6 +28,8 @@ from ormai_django.runtime import execute
 TIER_TENANT_BASE = 200
 SCRATCH_TENANT_OFFSET = 50
 BATCH = 2_000
+# The where of the tier's updates: every order (the bare side filters only by tenant).
+EVERY_ORDER = {"total_cents__gte": 0}
 
 
 def tier_policy() -> Policy:
