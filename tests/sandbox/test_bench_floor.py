@@ -37,9 +37,7 @@ def test_the_floor_by_hand_writes_the_rows_history_and_ledger_db_update_writes()
     assert changed == 5
     assert set(tier.orders().values_list("status", flat=True)) == {"refunded"}
     # One history row per row, of the row as the write left it, with the reason.
-    assert sorted((i, s, t) for i, s, t, _ in floor_history) == [
-        (i, "refunded", "~") for i in ids
-    ]
+    assert sorted((i, s, t) for i, s, t, _ in floor_history) == [(i, "refunded", "~") for i in ids]
     assert sorted((i, s, t) for i, s, t, _ in tool_history) == [(i, "cancelled", "~") for i in ids]
     assert {r for *_, r in floor_history} == {r for *_, r in tool_history}
     # One audit row, its ledger in db.update's shape: each row's pk, before and after.
