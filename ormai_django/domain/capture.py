@@ -390,7 +390,9 @@ class CapturedQuerySetMixin:
                 rows = with_pks(manager.all(), batch)
                 changed += rows.update(**kwargs)
                 write_history(rows, "~", capture.reason, timezone.now())
-                for pk, *values in rows.values_list("pk", *attnames):
+                # In key order, as the rows were locked: the model's own ordering (newest
+                # first, say) would put the ledger out of primary-key order.
+                for pk, *values in rows.order_by("pk").values_list("pk", *attnames):
                     after = dict(zip(names, map(to_json, values), strict=True))
                     capture.record(model, pk, before[pk], after)
         return changed
