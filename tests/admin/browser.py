@@ -19,6 +19,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+from django.db import connections
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 WIDTHS = {"desktop": (1400, 900), "phone": (390, 844)}
@@ -78,6 +79,10 @@ def admin_browser(monkeypatch):
             yield AdminBrowser(browser)
         finally:
             browser.close()
+            # While Playwright's loop runs, Django keeps the test's ORM work on connections
+            # of its own (asgiref's context-local storage); closed here, or one stays open
+            # and PostgreSQL refuses to drop the test database at the end of the run.
+            connections.close_all()
 
 
 def screenshot(page, name: str) -> Path:
