@@ -122,6 +122,9 @@ class WriteOperation:
     # writes them after it.
     spends: Sequence[Any] = ()
     spent_in_statement = False
+    # The call's audit row, unsaved, for a write that inserts it in its own statement
+    # (``audits_in_statement``): the pipeline builds it, with the answer, before ``execute``.
+    audit: Any = None
 
     # --- the phases the pipeline runs, in this order --------------------------------
 
@@ -149,10 +152,15 @@ class WriteOperation:
         changing anything or locking a row; also what a held call shows its approvers."""
         raise NotImplementedError
 
-    def execute(self) -> list[dict[str, Any]] | orjson.Fragment:
+    def execute(self) -> list[dict[str, Any]] | orjson.Fragment | None:
         """Run the write, its history rows included; returns the ledger (per row: pk,
-        before, after) for the audit row."""
+        before, after) for the audit row (None: it inserted ``audit`` itself)."""
         raise NotImplementedError
+
+    def audits_in_statement(self) -> bool:
+        """Whether ``execute`` inserts the call's audit row (``audit``) itself, once
+        measured: the answer is known before the write runs."""
+        return False
 
     # --- shared by the phases -----------------------------------------------------------
 
@@ -400,7 +408,12 @@ class UpdateOperation(WriteOperation):
         ]
         return {"would_change": would_change, "truncated": self.affected > len(would_change)}
 
-    def execute(self) -> list[dict[str, Any]] | orjson.Fragment:
+    def audits_in_statement(self) -> bool:
+        # Many rows on PostgreSQL: the update's statement builds the ledger, and inserts the
+        # audit row with it, so the ledger never comes to Python.
+        return self.rows is None and connections[self.using].vendor == "postgresql"
+
+    def execute(self) -> list[dict[str, Any]] | orjson.Fragment | None:
         fields, values, now = self.set_fields(), self.written, self.now
         # The rows are locked; the same filter selects them for the history copy (with
         # the new values: the after-state) and the update. Both must see exactly the
@@ -418,6 +431,7 @@ class UpdateOperation(WriteOperation):
                 now,
                 ledger=not python_ledger,
                 also=window_updates(self.spends, self.using),
+                audit=None if python_ledger else self.audit,
             )
             self.spent_in_statement = True
         else:

@@ -16,7 +16,7 @@ from django.db import IntegrityError, OperationalError, transaction
 from django.utils import timezone
 
 from ormai_django import codes, signals
-from ormai_django.audit import record_invocation
+from ormai_django.audit import invocation_event, record_invocation
 from ormai_django.errors import ToolDenied, ToolError
 from ormai_django.invocation import Invocation
 from ormai_django.models import ApprovalRequest
@@ -243,12 +243,21 @@ def _execute(
         return result, event
     operation.validate()
     operation.spends = charge.spent() if charge is not None else []
-    inv.changes = operation.execute()
     inv.affected_rows = operation.affected
+    if operation.audits_in_statement():
+        # The answer is known once measured; the write's statement inserts its audit row.
+        result = operation.result()
+        event = operation.audit = invocation_event(inv, result)
+        inv.changes = operation.execute()
+    else:
+        inv.changes = operation.execute()
+        inv.affected_rows = operation.affected  # a domain tool knows its rows once it ran
+        result = operation.result()
+        event = None
     if not operation.spent_in_statement:
         write_windows(operation.spends, operation.using)
-    result = operation.result()
-    event = record_invocation(inv, result)
+    if event is None:
+        event = record_invocation(inv, result)
     result["audit_id"] = event.id
     if req.idempotency_key:
         idempotency.remember(
