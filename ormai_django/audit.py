@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import math
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 from ormai_django.conf import ormai_settings
@@ -163,39 +163,3 @@ def record_invocation(inv: Any, result: Mapping[str, Any]) -> Any:
     event = invocation_event(inv, result)
     event.save()
     return event
-
-
-def insert_statement(
-    event: Any, connection: Any, computed: Mapping[str, tuple[str, list[Any]]], source: str = ""
-) -> tuple[str, list[Any]]:
-    """``INSERT INTO <audit table> (...) SELECT ...`` of the unsaved ``event``, with SQL
-    expressions in place of some of its values: ``computed`` is ``{field name: (sql,
-    params)}``, selected last and in order, ``source`` what follows the selected values
-    (``FROM ...``, ``WHERE ...``). For a statement that writes the audit row beside the
-    change it records (a data-modifying CTE, ``writes.capture``), so a ledger built by the
-    database never passes through Python. Mark the event saved afterwards
-    (``mark_inserted``)."""
-    quote = connection.ops.quote_name
-    columns, values, params = [], [], []
-    fields = event._meta.concrete_fields
-    for f in fields:
-        if f.name not in computed:
-            columns.append(quote(f.column))
-            values.append("%s")
-            params.append(f.get_db_prep_save(f.pre_save(event, add=True), connection))
-    for name, (sql, expression_params) in computed.items():
-        columns.append(quote(event._meta.get_field(name).column))
-        values.append(sql)
-        params.extend(expression_params)
-    table = quote(event._meta.db_table)
-    statement = f"INSERT INTO {table} ({', '.join(columns)}) SELECT {', '.join(values)} {source}"
-    return statement.rstrip(), params
-
-
-def mark_inserted(event: Any, using: str, computed: Iterable[str]) -> None:
-    """Mark ``event`` as the row ``insert_statement`` inserted: saved (append-only from
-    now on), the ``computed`` fields deferred, so reading one loads what the database
-    wrote."""
-    event._state.adding, event._state.db = False, using
-    for name in computed:
-        event.__dict__.pop(event._meta.get_field(name).attname, None)

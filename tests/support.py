@@ -68,8 +68,17 @@ def data_statements(call, ctx, policy=None):
     return result, [s for s in statements if not s.lstrip().upper().startswith(TRANSACTION_CONTROL)]
 
 
+# On PostgreSQL a single-row update's own statement also does what SQLite runs as statements
+# of their own: the history INSERT ... SELECT (JOINED, with the UPDATE), the budgets' spend,
+# the audit row's INSERT, and an idempotency key's record.
 JOINED_ON_POSTGRESQL = 1 if connection.vendor == "postgresql" else 0
 SPEND_JOINED_ON_POSTGRESQL = JOINED_ON_POSTGRESQL
+AUDIT_JOINED_ON_POSTGRESQL = JOINED_ON_POSTGRESQL
+KEY_JOINED_ON_POSTGRESQL = JOINED_ON_POSTGRESQL
+# All of them for a single-row update with budgets (add KEY_JOINED_... for one with a key).
+ONE_ROW_JOINED_ON_POSTGRESQL = (
+    JOINED_ON_POSTGRESQL + SPEND_JOINED_ON_POSTGRESQL + AUDIT_JOINED_ON_POSTGRESQL
+)
 
 
 def database_state():

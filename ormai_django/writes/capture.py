@@ -23,9 +23,9 @@ import orjson
 from django.db import connections, models
 from django.db.models import F
 
-from ormai_django.audit import insert_statement, mark_inserted
 from ormai_django.fields import dumps
 from ormai_django.orm.history import FROM_ROW, history_columns, history_model
+from ormai_django.orm.inserts import insert_statement, mark_inserted
 from ormai_django.orm.rows import json_native, to_json
 
 VENDORS = ("sqlite", "postgresql")
@@ -98,7 +98,8 @@ def update_in_one_statement(
     *,
     ledger: bool = True,
     also: Sequence[tuple[str, Sequence[Any]]] = (),
-    audit: Any = None,
+    audit: models.Model | None = None,
+    also_insert: Sequence[models.Model] = (),
 ) -> tuple[int, int | None, orjson.Fragment | None]:
     """PostgreSQL: update ``rows`` (locked already), copy them into their history table and
     build the ledger in one statement, so the rows are scanned once rather than three times.
@@ -112,11 +113,13 @@ def update_in_one_statement(
     ``also``: statements of other tables, ``(sql, params)``, that run as data-modifying
     CTEs of the same statement (the budget windows the write spends), at no round trip.
 
-    ``audit``: the write's ``AuditEvent``, unsaved; the statement inserts it too, its ledger
-    (``changes``, as ``jsonb``) aggregated from the update's own rows, so the ledger never
-    passes through Python (flat memory at any row count), and its ``duration_ms`` runs
-    until the row is inserted, after the history rows (``clock_timestamp()``); the ledger
-    returned is then None and the event is marked saved."""
+    ``audit``: the write's ``AuditEvent``, unsaved; the statement inserts it too, its
+    ``duration_ms`` running until the row is inserted, after the history rows
+    (``clock_timestamp()``). With ``ledger`` its ``changes`` are aggregated (as ``jsonb``)
+    from the update's own rows, so the ledger never passes through Python (flat memory at
+    any row count), and the ledger returned is None; without, they are what the event
+    holds. ``also_insert``: other unsaved rows the statement inserts as they are (the call's
+    idempotency record). Every inserted row is marked saved."""
     connection = connections[rows.db]
     quote = connection.ops.quote_name
     model = rows.model
@@ -161,33 +164,43 @@ def update_in_one_statement(
         sql += f", ormai_also_{index} AS ({statement})"
         params.extend(statement_params)
     after = dumps({f.name: to_json(values[f.attname]) for f in fields})
-    aggregated, audited = "NULL", "1"
+    aggregated, inserted = "NULL", "1"  # inserted: the audit row count, the keys inserted
+    computed: dict[str, tuple[str, list[Any]]] = {}
     if audit is not None:
-        computed = {
-            "changes": (f"(SELECT {_ledger_agg(names, fields, 'jsonb')} FROM ormai_upd)", [after]),
-            "duration_ms": (
-                "round((%s + 1000 * extract(epoch FROM clock_timestamp() - "
-                "statement_timestamp()))::numeric, 3)::float8",
-                [audit.duration_ms or 0.0],
-            ),
-        }
+        if ledger:
+            aggregate = _ledger_agg(names, fields, "jsonb")
+            computed["changes"] = (f"(SELECT {aggregate} FROM ormai_upd)", [after])
+        computed["duration_ms"] = (
+            "round((%s + 1000 * extract(epoch FROM clock_timestamp() - "
+            "statement_timestamp()))::numeric, 3)::float8",
+            [audit.duration_ms or 0.0],
+        )
         # The history rows first: the audit row's duration ends after them.
         source = f"WHERE {copied} >= 0" if history is not None else ""
         insert, insert_params = insert_statement(audit, connection, computed, source)
         sql += f", ormai_audit AS ({insert} RETURNING 1)"
         params.extend(insert_params)
-        audited = "(SELECT count(*) FROM ormai_audit)"
+        inserted = "(SELECT count(*) FROM ormai_audit)"
+        for index, row in enumerate(also_insert):
+            insert, insert_params = insert_statement(row, connection)
+            key = quote(row._meta.pk.column)
+            sql += f", ormai_insert_{index} AS ({insert} RETURNING {key})"
+            params.extend(insert_params)
+            inserted += f", (SELECT {key} FROM ormai_insert_{index})"
     elif ledger:
         aggregated = f"(SELECT {_ledger_agg(names, fields, 'json')}::text FROM ormai_upd)"
         params.append(after)
-    sql += f" SELECT (SELECT count(*) FROM ormai_upd), {copied}, {aggregated}, {audited}"
+    sql += f" SELECT (SELECT count(*) FROM ormai_upd), {copied}, {aggregated}, {inserted}"
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
-        updated, copied_rows, text, audit_rows = cursor.fetchone()
+        updated, copied_rows, text, audit_rows, *inserted_keys = cursor.fetchone()
     if audit is not None:
         if audit_rows != 1:
             raise RuntimeError("the audit row of the write was not inserted")
         mark_inserted(audit, rows.db, computed)
+        for row, key in zip(also_insert, inserted_keys, strict=True):
+            row.pk = key
+            mark_inserted(row, rows.db)
         return updated, copied_rows, None
     return updated, copied_rows, orjson.Fragment(text) if ledger else None
 

@@ -68,7 +68,19 @@ def remember(
     ):
         return
     # A plain INSERT: when two retries race, the unique constraint picks the one that ran.
-    IdempotencyRecord.objects.create(
+    record = record_for(principal, key, tool, digest, result, event)
+    if record is not None:
+        record.save(force_insert=True)
+
+
+def record_for(
+    principal: str, key: str, tool: str, digest: str, result: dict[str, Any], event: Any
+) -> IdempotencyRecord | None:
+    """The record that stores ``result`` under the key, unsaved (``remember`` saves it; a
+    write on PostgreSQL inserts it in its own statement); None for an outcome not stored."""
+    if result.get("outcome") not in STORED_OUTCOMES:
+        return None
+    return IdempotencyRecord(
         principal=principal,
         key=key,
         tool=tool,

@@ -123,8 +123,10 @@ class WriteOperation:
     spends: Sequence[Any] = ()
     spent_in_statement = False
     # The call's audit row, unsaved, for a write that inserts it in its own statement
-    # (``audits_in_statement``): the pipeline builds it, with the answer, before ``execute``.
+    # (``audits_in_statement``): the pipeline builds it, with the answer, before ``execute``;
+    # and the rows to insert beside it (the call's idempotency record).
     audit: Any = None
+    also_insert: Sequence[Any] = ()
 
     # --- the phases the pipeline runs, in this order --------------------------------
 
@@ -409,9 +411,9 @@ class UpdateOperation(WriteOperation):
         return {"would_change": would_change, "truncated": self.affected > len(would_change)}
 
     def audits_in_statement(self) -> bool:
-        # Many rows on PostgreSQL: the update's statement builds the ledger, and inserts the
-        # audit row with it, so the ledger never comes to Python.
-        return self.rows is None and connections[self.using].vendor == "postgresql"
+        # PostgreSQL: the update's statement inserts the audit row (and the idempotency
+        # record), with the ledger it aggregates for many rows, at no round trip.
+        return connections[self.using].vendor == "postgresql"
 
     def execute(self) -> list[dict[str, Any]] | orjson.Fragment | None:
         fields, values, now = self.set_fields(), self.written, self.now
@@ -421,9 +423,13 @@ class UpdateOperation(WriteOperation):
         rows = self.selected
         python_ledger = self.rows is not None  # else the database builds it
         built = self.ledger  # SQLite's, read with the keys
+        if python_ledger:
+            built = ledger_changes(self.model._meta.pk, fields, self.rows, values)
+            if self.audit is not None:
+                self.audit.changes = built
         if connections[self.using].vendor == "postgresql":
             # One statement: the update, its history rows and (for many rows) the ledger.
-            updated, copied, built = update_in_one_statement(
+            updated, copied, aggregated = update_in_one_statement(
                 rows,
                 fields,
                 values,
@@ -431,16 +437,15 @@ class UpdateOperation(WriteOperation):
                 now,
                 ledger=not python_ledger,
                 also=window_updates(self.spends, self.using),
-                audit=None if python_ledger else self.audit,
+                audit=self.audit,
+                also_insert=self.also_insert,
             )
+            built = built if python_ledger else aggregated
             self.spent_in_statement = True
         else:
             copied = write_history(rows, "~", self.history_reason, now, setting=values)
             updated = rows.update(**values)
-        if python_ledger:
-            changes = ledger_changes(self.model._meta.pk, fields, self.rows, values)
-        else:
-            changes = built
+        changes = built
         if updated != self.affected or copied not in (None, self.affected):
             raise ToolError(
                 codes.WRITE_CONFLICT,

@@ -244,10 +244,18 @@ def _execute(
     operation.validate()
     operation.spends = charge.spent() if charge is not None else []
     inv.affected_rows = operation.affected
+    folded = None
     if operation.audits_in_statement():
-        # The answer is known once measured; the write's statement inserts its audit row.
+        # The answer is known once measured: the write's statement inserts its audit row and
+        # (unless an approved call replaces the held answer) its idempotency record.
         result = operation.result()
         event = operation.audit = invocation_event(inv, result)
+        result["audit_id"] = event.id
+        if req.idempotency_key and not approved:
+            folded = idempotency.record_for(
+                principal, req.idempotency_key, req.tool, digest, result, event
+            )
+            operation.also_insert = [folded] if folded is not None else []
         inv.changes = operation.execute()
     else:
         inv.changes = operation.execute()
@@ -259,7 +267,7 @@ def _execute(
     if event is None:
         event = record_invocation(inv, result)
     result["audit_id"] = event.id
-    if req.idempotency_key:
+    if req.idempotency_key and folded is None:
         idempotency.remember(
             principal, req.idempotency_key, req.tool, digest, result, event, replacing=approved
         )

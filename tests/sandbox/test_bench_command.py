@@ -18,7 +18,7 @@ from ormai_django.models import AuditEvent
 from sandbox_project.shop.bench.report import render_markdown, render_table
 from sandbox_project.shop.models import Customer, Order
 from tests.factories import OrderFactory
-from tests.support import JOINED_ON_POSTGRESQL, SPEND_JOINED_ON_POSTGRESQL
+from tests.support import KEY_JOINED_ON_POSTGRESQL, ONE_ROW_JOINED_ON_POSTGRESQL
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -71,8 +71,8 @@ def assert_full_report(output):
     assert re.search(r"^db\.query \(200 rows\)\s+2\b", output, re.MULTILINE), output
     assert re.search(r"^db\.aggregate\s+2\b", output, re.MULTILINE), output
     assert re.search(r"db\.update 300 rows \(where\)" + RATIO_LINE + r"\s+<= 10\.0x", output)
-    joined = JOINED_ON_POSTGRESQL + SPEND_JOINED_ON_POSTGRESQL
-    six, eight = 6 - joined, 8 - joined
+    six = 6 - ONE_ROW_JOINED_ON_POSTGRESQL
+    eight = 8 - ONE_ROW_JOINED_ON_POSTGRESQL - KEY_JOINED_ON_POSTGRESQL
     assert re.search(rf"^db\.update 1 row \(sandbox policy\)\s+{six}\s+<= 6\s+ok$", output, re.M)
     assert re.search(rf"^db\.update 1 row \+ idempotency key\s+{eight}\b", output, re.MULTILINE)
     # Three budgets (rate limit, run, tenant) cost no statement more than one, first write too.
@@ -217,9 +217,7 @@ def test_json_has_every_write_path_at_every_tier_with_its_statements(tiny):
     assert "django-simple-history" in machine["packages"]
     floors = {f["name"]: f for f in results["floor"]}
     assert floors["db.update 1 row vs get()+save() with simple-history"]["target"] == 1.5
-    assert floors["statements, three budgets"]["value"] == (
-        6 - JOINED_ON_POSTGRESQL - SPEND_JOINED_ON_POSTGRESQL
-    )
+    assert floors["statements, three budgets"]["value"] == (6 - ONE_ROW_JOINED_ON_POSTGRESQL)
     # Not measured without the 10,000-row tier, and said so rather than passed.
     assert floors["db.update 10,000 rows vs QuerySet.update()"]["status"] == "not measured"
 
@@ -248,7 +246,7 @@ def test_the_table_format_shows_the_tiers_beside_the_single_call_cases(tiny):
     assert re.search(r"^db\.update\s+ormai_django\s+QuerySet\.update\(\)\s+\d", output, re.M)
     assert re.search(r"^save\(\) per object\s+django-simple-history\s+QuerySet", output, re.M)
     assert "growth 10k -> 100k" in output
-    six = 6 - JOINED_ON_POSTGRESQL - SPEND_JOINED_ON_POSTGRESQL
+    six = 6 - ONE_ROW_JOINED_ON_POSTGRESQL
     assert re.search(rf"^db\.update 1 row \(sandbox policy\)\s+{six}\s+<= 6\s+ok$", output, re.M)
 
 

@@ -10,7 +10,9 @@ from ormai_django import ToolContext, execute
 from ormai_django.models import BudgetWindow
 from tests.factories import CustomerFactory, OrderFactory
 from tests.support import (
+    AUDIT_JOINED_ON_POSTGRESQL,
     JOINED_ON_POSTGRESQL,
+    ONE_ROW_JOINED_ON_POSTGRESQL,
     SPEND_JOINED_ON_POSTGRESQL,
     data_statements,
     shop_writes,
@@ -21,7 +23,7 @@ pytestmark = pytest.mark.django_db(transaction=True)
 AGENT = ToolContext(principal="agent:counted", tenant_id=7, run_id="run-counted")
 
 
-ONE_ROW_UPDATE = 6 - JOINED_ON_POSTGRESQL - SPEND_JOINED_ON_POSTGRESQL
+ONE_ROW_UPDATE = 6 - ONE_ROW_JOINED_ON_POSTGRESQL
 
 
 def three_budgets():
@@ -53,7 +55,7 @@ def test_a_single_row_update_under_three_budgets_is_six_statements():
 
     assert result["outcome"] == "ok", result
     # The budgets' upsert, the row lock and read, the history INSERT ... SELECT, the UPDATE,
-    # the budgets' spend (the last three one statement on PostgreSQL), the audit INSERT.
+    # the budgets' spend, the audit INSERT (the last four one statement on PostgreSQL).
     assert len(statements) == ONE_ROW_UPDATE, "\n".join(statements)
     lock, spend = budget_statements(statements)
     assert lock.lstrip().upper().startswith("INSERT") and "ON CONFLICT" in lock.upper()
@@ -114,4 +116,4 @@ def test_a_write_no_budget_counts_touches_no_budget_table():
 
     assert result["outcome"] == "ok", result
     assert budget_statements(statements) == []
-    assert len(statements) == 4 - JOINED_ON_POSTGRESQL
+    assert len(statements) == 4 - JOINED_ON_POSTGRESQL - AUDIT_JOINED_ON_POSTGRESQL
