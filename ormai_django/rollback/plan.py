@@ -39,7 +39,7 @@ from ormai_django.rollback.steps import (
     RowStep,
 )
 from ormai_django.writes.deletes import collect_delete
-from ormai_django.writes.operations import soft_delete_marker
+from ormai_django.writes.updates import soft_delete_marker
 
 
 def bulk_restore_of(

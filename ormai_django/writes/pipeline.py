@@ -24,14 +24,10 @@ from ormai_django.orm.rows import to_json, utc_iso
 from ormai_django.writes import budgets, idempotency
 from ormai_django.writes.deletes import HardDeleteOperation
 from ormai_django.writes.gate import ApprovalNeed
-from ormai_django.writes.operations import (
-    CreateOperation,
-    SoftDeleteOperation,
-    UpdateOperation,
-    WriteOperation,
-)
+from ormai_django.writes.operations import CreateOperation, WriteOperation
 from ormai_django.writes.previews import check_previewed
 from ormai_django.writes.request import WriteRequest, parse_write
+from ormai_django.writes.updates import SoftDeleteOperation, UpdateOperation
 from ormai_django.writes.windows import write_windows
 
 # PostgreSQL's deadlock_detected and serialization_failure: the write can simply be retried.
