@@ -112,6 +112,39 @@ def history_columns(
     return columns
 
 
+def history_insert_from(
+    model: type[models.Model],
+    source: str,
+    row_column: Mapping[str, str],
+    history_type: str,
+    reason: str,
+    when: dt.datetime,
+    setting: Mapping[str, Any],
+    connection: Any,
+) -> tuple[str, list[Any]] | None:
+    """``INSERT INTO <history table> (...) SELECT ... FROM <source>``: the history rows of
+    the rows ``source`` (a CTE of the caller's statement) returns, its columns named by
+    ``row_column`` (``{attname: column}``), with ``setting`` applied; None when the model
+    keeps no history."""
+    columns = history_columns(model, history_type, reason, when, setting)
+    if columns is None:
+        return None
+    quote = connection.ops.quote_name
+    selected, params = [], []
+    for f, field, value in columns:
+        if value is FROM_ROW:
+            selected.append(f"{source}.{row_column[field.attname]}")
+        else:
+            selected.append("%s")
+            params.append((field or f).get_db_prep_save(value, connection))
+    sql = (
+        f"INSERT INTO {quote(history_model(model)._meta.db_table)} "
+        f"({', '.join(quote(f.column) for f, _, _ in columns)}) "
+        f"SELECT {', '.join(selected)} FROM {source}"
+    )
+    return sql, params
+
+
 def write_history(
     rows: models.QuerySet,
     history_type: str,

@@ -24,7 +24,7 @@ from django.db import connections, models
 from django.db.models import F
 
 from ormai_django.fields import dumps
-from ormai_django.orm.history import FROM_ROW, history_columns, history_model
+from ormai_django.orm.history import history_insert_from
 from ormai_django.orm.inserts import insert_statement, mark_inserted
 from ormai_django.orm.rows import json_native, to_json
 
@@ -145,20 +145,13 @@ def update_in_one_statement(
         f"WHERE {table}.{quote(pk.column)} = ormai_old.pk_ RETURNING {returned})"
     )
     copied = "NULL"
-    history = history_columns(model, "~", reason, when, setting=values)
+    history = history_insert_from(
+        model, "ormai_upd", row_column, "~", reason, when, values, connection
+    )
     if history is not None:
-        selected = []
-        for f, source, value in history:
-            if value is FROM_ROW:
-                selected.append(f"ormai_upd.{row_column[source.attname]}")
-            else:
-                selected.append("%s")
-                params.append((source or f).get_db_prep_save(value, connection))
-        sql += (
-            f", ormai_hist AS (INSERT INTO {quote(history_model(model)._meta.db_table)} "
-            f"({', '.join(quote(f.column) for f, _, _ in history)}) "
-            f"SELECT {', '.join(selected)} FROM ormai_upd RETURNING 1)"
-        )
+        history_sql, history_params = history
+        sql += f", ormai_hist AS ({history_sql} RETURNING 1)"
+        params.extend(history_params)
         copied = "(SELECT count(*) FROM ormai_hist)"
     for index, (statement, statement_params) in enumerate(also):
         sql += f", ormai_also_{index} AS ({statement})"

@@ -14,6 +14,10 @@ is below what the records cost on this machine.
 - PostgreSQL, one statement: ``UPDATE ... FROM`` a snapshot of the rows, returning the old
   value beside the new row; the history ``INSERT ... SELECT`` and the audit ``INSERT``
   (its ledger built by ``jsonb_agg``) are data-modifying CTEs of the same statement.
+
+The history and audit ``INSERT`` statements are spelled by ormai_django's own builders
+(``orm.history.history_insert_from``, ``orm.inserts.insert_statement``): they only name
+the columns and prepare the values, the same SQL a hand-written statement would hold.
 """
 
 from __future__ import annotations
@@ -27,7 +31,8 @@ from django.db.models import F
 from django.utils import timezone
 
 from ormai_django.models import AuditEvent
-from ormai_django.orm.history import FROM_ROW, history_columns, history_model, write_history
+from ormai_django.orm.history import history_insert_from, write_history
+from ormai_django.orm.inserts import insert_statement
 from sandbox_project.shop.bench.tier_data import EVERY_ORDER, TierBench
 from sandbox_project.shop.bench.tiers import Side, TierCase
 
@@ -93,41 +98,31 @@ def _postgresql(rows: models.QuerySet, field: str, value: Any, principal: str) -
         f"upd AS (UPDATE {table} SET {quote(target.column)} = %s FROM old "
         f"WHERE {table}.{pk} = old.pk_ RETURNING {returned})"
     )
-    history = history_columns(model, "~", REASON, timezone.now(), setting={target.attname: value})
-    selected = []
-    for f, source, fixed in history:
-        if fixed is FROM_ROW:
-            selected.append(f"upd.{row_column[source.attname]}")
-        else:
-            selected.append("%s")
-            params.append((source or f).get_db_prep_save(fixed, connection))
-    sql += (
-        f", hist AS (INSERT INTO {quote(history_model(model)._meta.db_table)} "
-        f"({', '.join(quote(f.column) for f, _, _ in history)}) "
-        f"SELECT {', '.join(selected)} FROM upd RETURNING 1)"
+    history_sql, history_params = history_insert_from(
+        model, "upd", row_column, "~", REASON, timezone.now(), {target.attname: value}, connection
     )
-    event = _event(rows, field, value, principal)
-    columns, values = [], []
-    for f in AuditEvent._meta.concrete_fields:
-        columns.append(quote(f.column))
-        if f.name == "changes":
-            entry = (
-                f"jsonb_build_object('pk', upd.pk_, 'before', jsonb_build_object('{field}', "
-                "upd.b0), 'after', %s::jsonb)"
-            )
-            values.append(f"(SELECT COALESCE(jsonb_agg({entry} ORDER BY upd.pk_), '[]') FROM upd)")
-            params.append(orjson.dumps({field: value}).decode())
-        elif f.name == "affected_rows":
-            values.append("(SELECT count(*) FROM upd)")
-        else:
-            values.append("%s")
-            params.append(f.get_db_prep_save(f.pre_save(event, add=True), connection))
+    sql += f", hist AS ({history_sql} RETURNING 1)"
+    params.extend(history_params)
+    entry = (
+        f"jsonb_build_object('pk', upd.pk_, 'before', jsonb_build_object('{field}', upd.b0), "
+        "'after', %s::jsonb)"
+    )
+    computed = {
+        "changes": (
+            f"(SELECT COALESCE(jsonb_agg({entry} ORDER BY upd.pk_), '[]') FROM upd)",
+            [orjson.dumps({field: value}).decode()],
+        ),
+        "affected_rows": ("(SELECT count(*) FROM upd)", []),
+    }
+    audit_sql, audit_params = insert_statement(
+        _event(rows, field, value, principal), connection, computed
+    )
     sql += (
-        f", audit AS (INSERT INTO {quote(AuditEvent._meta.db_table)} ({', '.join(columns)}) "
-        f"SELECT {', '.join(values)} RETURNING 1) "
+        f", audit AS ({audit_sql} RETURNING 1) "
         "SELECT (SELECT count(*) FROM upd), (SELECT count(*) FROM hist), "
         "(SELECT count(*) FROM audit)"
     )
+    params.extend(audit_params)
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         updated, copied, audited = cursor.fetchone()
