@@ -25,8 +25,8 @@ def insert_statement(
     field, its value prepared as ``save()`` would), with SQL expressions in place of some
     values: ``computed`` is ``{field name: (sql, params)}``, selected last and in order;
     ``source`` is what follows the selected values (``FROM ...``, ``WHERE ...``). An
-    automatic primary key not set is left to the database (``RETURNING`` it). Mark the
-    instance saved once the statement ran (``mark_inserted``)."""
+    automatic primary key not set is left to the database (append ``RETURNING`` to read
+    it). Mark the instance saved once the statement ran (``mark_inserted``)."""
     computed = computed or {}
     quote = connection.ops.quote_name
     columns, values, params = [], [], []

@@ -188,7 +188,8 @@ class UpdateOperation(WriteOperation):
             if self.audit is not None:
                 self.audit.changes = built
         if connections[self.using].vendor == "postgresql":
-            # One statement: the update, its history rows and (for many rows) the ledger.
+            # One statement: the update, its history rows, the budgets' spend and (given
+            # one) the audit row, whose ledger it aggregates for many rows.
             updated, copied, aggregated = update_in_one_statement(
                 rows,
                 fields,
@@ -200,19 +201,19 @@ class UpdateOperation(WriteOperation):
                 audit=self.audit,
                 also_insert=self.also_insert,
             )
-            built = built if python_ledger else aggregated
+            if not python_ledger:
+                built = aggregated
             self.spent_in_statement = True
         else:
             copied = write_history(rows, "~", self.history_reason, now, setting=values)
             updated = rows.update(**values)
-        changes = built
         if updated != self.affected or copied not in (None, self.affected):
             raise ToolError(
                 codes.WRITE_CONFLICT,
                 "The rows matching the write changed while it ran; it was rolled back and "
                 "nothing was changed. Send the call again.",
             )
-        return changes
+        return built
 
 
 class SoftDeleteOperation(UpdateOperation):
