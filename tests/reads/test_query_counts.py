@@ -82,7 +82,8 @@ def test_query_statement_count_does_not_grow_with_rows_returned(ctx):
 def test_query_through_a_relation_and_its_next_page_stay_one_select(ctx):
     ann = CustomerFactory(name="Ann Lee")
     OrderFactory.create_batch(3, customer=ann, status="paid")
-    OrderFactory(status="paid")  # another customer's order
+    # Another customer's order; named so that "ann" can't match (a generated name can).
+    OrderFactory(status="paid", customer=CustomerFactory(name="Bob Stone"))
     call = {
         "name": "db.query",
         "arguments": {
