@@ -156,7 +156,8 @@ def update_in_one_statement(
     for index, (statement, statement_params) in enumerate(also):
         sql += f", ormai_also_{index} AS ({statement})"
         params.extend(statement_params)
-    after = dumps({f.name: to_json(values[f.attname]) for f in fields})
+    # The after values of the ledger the database aggregates (none: the caller's ledger).
+    after = dumps({f.name: to_json(values[f.attname]) for f in fields}) if ledger else None
     aggregated, inserted = "NULL", "1"  # inserted: the audit row count, the keys inserted
     computed: dict[str, tuple[str, list[Any]]] = {}
     if audit is not None:

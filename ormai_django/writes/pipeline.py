@@ -239,11 +239,11 @@ def _execute(
         return result, event
     operation.validate()
     operation.spends = charge.spent() if charge is not None else []
-    inv.affected_rows = operation.affected
     folded = None
     if operation.audits_in_statement():
         # The answer is known once measured: the write's statement inserts its audit row and
         # (unless an approved call replaces the held answer) its idempotency record.
+        inv.affected_rows = operation.affected
         result = operation.result()
         event = operation.audit = invocation_event(inv, result)
         result["audit_id"] = event.id
@@ -255,7 +255,7 @@ def _execute(
         inv.changes = operation.execute()
     else:
         inv.changes = operation.execute()
-        inv.affected_rows = operation.affected  # a domain tool knows its rows once it ran
+        inv.affected_rows = operation.affected  # once it ran: a domain tool's are counted then
         result = operation.result()
         event = None
     if not operation.spent_in_statement:
